@@ -1,0 +1,168 @@
+"""The ``onboarding-fsm`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from onboarding_fsm import OnboardingError, Settings, build_engine
+from onboarding_fsm.diagram import render, write
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database", None):
+        overrides["database_url"] = args.database
+    if args.config:
+        return Settings.from_file(args.config, **overrides)
+    return Settings(**overrides)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(_settings(args))
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    directory = Path(args.out)
+    if args.check:
+        stale = [p for p, text in render(directory).items() if not p.exists() or p.read_text("utf-8") != text]
+        for path in stale:
+            print(f"out of date: {path}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write(directory):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .sqlalchemy_store import SqlStore
+
+    store = SqlStore.from_settings(_settings(args))
+    store.migrate()
+    print(f"schema up to date: {store.location}")
+    return 0
+
+
+def cmd_check_deadlines(args: argparse.Namespace) -> int:
+    engine = build_engine(_settings(args))
+    now = datetime.fromisoformat(args.now) if args.now else None
+    fired = engine.check_deadlines(now)
+    for t in fired:
+        print(f"{t.account_id} {t.from_state} -> {t.to_state} ({t.trigger.value}): {t.reason}")
+    print(f"{len(fired)} transition(s) fired")
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    engine = build_engine(_settings(args))
+    for acct in engine.accounts(state=args.state, limit=args.limit):
+        print(f"{acct.stripe_account_id}  {acct.state.value:<19}  {acct.platform_ref:<32}  {acct.reason}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    engine = build_engine(_settings(args))
+    for t in engine.history(args.account):
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "seq": t.seq,
+                        "from": t.from_state,
+                        "to": t.to_state,
+                        "trigger": t.trigger,
+                        "source": t.source,
+                        "source_ref": t.source_ref,
+                        "actor": t.actor,
+                        "reason": t.reason,
+                        "at": t.at.isoformat(),
+                        "stripe_time": t.stripe_time.isoformat() if t.stripe_time else None,
+                        "delta": {c.list_name: {"added": c.added, "removed": c.removed} for c in t.delta},
+                        "hash": t.hash,
+                    }
+                )
+            )
+        else:
+            cause = t.source.value + (f" {t.source_ref}" if t.source_ref else "")
+            print(
+                f"{t.seq:>4} {t.at.isoformat()} {(t.from_state or '-')!s:>19} -> {t.to_state.value:<19} "
+                f"{t.trigger.value:<11} {cause:<40} {t.reason}"
+            )
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    engine = build_engine(_settings(args))
+    reports = engine.verify_audit()
+    broken = [r for r in reports if not r.ok]
+    for r in broken:
+        print(f"BROKEN {r.account_id} at seq {r.broken_at}: {r.problem}")
+    print(f"{len(reports)} account chain(s) checked, {len(broken)} broken")
+    return 1 if broken else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="onboarding-fsm", description=__doc__)
+    p.add_argument("--config", help="TOML settings file (see config/example.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every transition")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run every onboarding scenario on the embedded default")
+    demo.add_argument("--database", help="SQLAlchemy URL (default: settings)")
+    demo.set_defaults(func=cmd_demo)
+
+    diagram = sub.add_parser("diagram", help="write diagrams/ from the machine definition")
+    diagram.add_argument("--out", default="diagrams")
+    diagram.add_argument("--check", action="store_true", help="exit 1 if the committed diagrams are stale")
+    diagram.set_defaults(func=cmd_diagram)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply Alembic migrations")
+    upgrade.add_argument("--database")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    deadlines = sub.add_parser("check-deadlines", help="fire due deadline, abandonment and reminder timers")
+    deadlines.add_argument("--now", help="ISO-8601 UTC time to check at (default: now)")
+    deadlines.set_defaults(func=cmd_check_deadlines)
+
+    accounts = sub.add_parser("accounts", help="list accounts")
+    accounts.add_argument("--state")
+    accounts.add_argument("--limit", type=int, default=100)
+    accounts.set_defaults(func=cmd_accounts)
+
+    history = sub.add_parser("history", help="an account's audited transitions")
+    history.add_argument("account")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(func=cmd_history)
+
+    audit = sub.add_parser("audit", help="audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute every account's hash chain")
+    verify.set_defaults(func=cmd_audit_verify)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        result: int = args.func(args)
+        return result
+    except OnboardingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""The holder's side: what Stripe's hosted onboarding form does.
+
+A link is visited once; the form lists what is due under the link's
+collection options; the holder submits values (Stripe's parameter shapes,
+nested or dotted), confirms a phone with the test SMS code, and either
+finishes (every asked field must be filled) or saves for later. Either way
+the holder lands on the link's ``return_url`` — which, as in real life, says
+nothing about whether onboarding is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import catalog
+
+if TYPE_CHECKING:
+    from .core import SimLink, Simulator
+
+
+class SimulatorError(Exception):
+    """Misuse of the simulator's holder or operator API (not a Stripe error)."""
+
+
+class LinkUnusable(SimulatorError):
+    """Stripe would redirect the holder to the link's ``refresh_url``."""
+
+    def __init__(self, why: str, refresh_url: str) -> None:
+        super().__init__(f"link unusable ({why}); Stripe redirects to the refresh_url")
+        self.why = why
+        self.refresh_url = refresh_url
+
+
+class FormError(SimulatorError):
+    """The hosted form refuses the input (missing fields, wrong SMS code)."""
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif value is not None:
+            out[name] = str(value)
+    return out
+
+
+class HostedSession:
+    def __init__(self, sim: Simulator, link: SimLink) -> None:
+        self._sim = sim
+        self._link = link
+        self._values: dict[str, str] = {}
+        self._sms_confirmed = False
+        self._closed = False
+        self.account_id = link.account_id
+        self.return_url = link.return_url
+        self.refresh_url = link.refresh_url
+
+    @property
+    def link_type(self) -> str:
+        return self._link.params.type.value
+
+    @property
+    def due(self) -> tuple[str, ...]:
+        """Fields the form asks for, not yet provided in this session."""
+        asked = self._sim._form_fields(self._link)
+        return tuple(f for f in asked if f not in self._values and not self._covered(f))
+
+    @property
+    def asked(self) -> tuple[str, ...]:
+        return self._sim._form_fields(self._link)
+
+    def _covered(self, name: str) -> bool:
+        return any(alt in self._values for alt in catalog.ALTERNATIVES.get(name, ()))
+
+    def _open(self) -> None:
+        if self._closed:
+            raise FormError("this onboarding session has ended")
+
+    def submit(self, data: Mapping[str, Any] | None = None, **fields: Any) -> HostedSession:
+        """Enter values, nested like Stripe's parameters or as dotted names."""
+        self._open()
+        values = flatten(data or {})
+        values.update({k: str(v) for k, v in fields.items()})
+        allowed = set(self.asked) | {alt for f in self.asked for alt in catalog.ALTERNATIVES.get(f, ())}
+        allowed |= set(self._sim._provided_fields(self.account_id))
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise FormError(f"the form does not ask for {unknown}")
+        self._values.update(values)
+        return self
+
+    def fill(self, overrides: Mapping[str, Any] | None = None) -> HostedSession:
+        """Fill every remaining field with test data that passes at once."""
+        self.submit(catalog.valid_test_data(self.due))
+        if overrides:
+            self.submit(overrides)
+        if any(f in catalog.PHONE_FIELDS for f in self._values):
+            self.confirm_sms(catalog.TEST_SMS_CODE)
+        return self
+
+    def confirm_sms(self, code: str) -> HostedSession:
+        self._open()
+        if code != catalog.TEST_SMS_CODE:
+            raise FormError("wrong SMS code (test mode accepts 000-000)")
+        self._sms_confirmed = True
+        return self
+
+    def finish(self) -> str:
+        """Submit the form; every asked field must be filled. Returns the return_url."""
+        self._open()
+        missing = self.due
+        if missing:
+            raise FormError(f"the form still needs {list(missing)}")
+        if not self._sms_confirmed and any(f in catalog.PHONE_FIELDS for f in self._values):
+            raise FormError("confirm the phone number with the SMS code first")
+        self._closed = True
+        self._sim._apply_form(self.account_id, self._values, finished=True)
+        return self.return_url
+
+    def save_for_later(self) -> str:
+        """Leave the flow keeping what was entered (unconfirmed phones dropped)."""
+        self._open()
+        self._closed = True
+        values = dict(self._values)
+        if not self._sms_confirmed:
+            for name in catalog.PHONE_FIELDS:
+                values.pop(name, None)
+        self._sim._apply_form(self.account_id, values, finished=False)
+        return self.return_url
+
+    def complete(self, overrides: Mapping[str, Any] | None = None) -> str:
+        """Fill with passing test data (plus ``overrides``) and finish."""
+        return self.fill(overrides).finish()

@@ -1,0 +1,203 @@
+"""The write path on the pooled DBAPI connection, with SQL rendered once per dialect.
+
+Measured here: a pre-built Core ``insert`` costs ~90 µs per execution and
+``engine.begin()`` ~110 µs, against ~15 µs for the same statement on the
+driver's cursor. Ingestion runs five statements per event, so the write
+transaction (and only it) talks to the DBAPI connection SQLAlchemy's pool
+hands out, while the schema (``tables``), migrations and every read stay on
+SQLAlchemy. Values are converted exactly as the column types in ``tables``
+store them (UTC text on SQLite, ``timestamptz``/``jsonb`` on PostgreSQL), and
+the store contract suite reads back through SQLAlchemy on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from onboarding_fsm.account import Account
+from onboarding_fsm.audit import Transition, delta_to_dict, outbox_payload
+from onboarding_fsm.events import InboxEntry
+from onboarding_fsm.snapshot import snapshot_to_dict
+
+_PARAM = re.compile(r":([a-z_]+)")
+
+ACCOUNT_COLUMNS = (
+    "stripe_account_id", "platform_ref", "state", "reason", "version", "livemode", "country", "account_type",
+    "requirement_collection", "stripe_dashboard", "requested_capabilities", "snapshot", "charges_enabled",
+    "payouts_enabled", "details_submitted", "deauthorized", "watermark", "link_params", "link_issued_at",
+    "link_expires_at", "audit_seq", "audit_head", "created_at", "updated_at", "synced_at",
+)  # fmt: skip
+#: never change after the insert, so an update does not re-send them
+IMMUTABLE = ("stripe_account_id", "platform_ref", "created_at", "requested_capabilities")
+_MUTABLE = [c for c in ACCOUNT_COLUMNS if c not in IMMUTABLE]
+TRANSITION_COLUMNS = (
+    "account_id", "seq", "from_state", "to_state", "trigger", "source", "source_ref", "actor", "reason",
+    "delta", "at", "stripe_time", "prev_hash", "hash",
+)  # fmt: skip
+EVENT_COLUMNS = ("event_id", "type", "account_id", "created", "livemode", "received_at", "outcome", "detail", "payload")
+
+
+def _values(columns: tuple[str, ...]) -> str:
+    return ", ".join(f":{c}" for c in columns)
+
+
+class Dialect:
+    """SQL text and value conversion for one database."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.postgres = name == "postgresql"
+        if self.postgres:
+            from psycopg.types.json import Jsonb
+
+            self._jsonb: Callable[[Any], Any] = Jsonb
+        cols = ", ".join(ACCOUNT_COLUMNS)
+        lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+        self.begin = None if self.postgres else "BEGIN IMMEDIATE"
+        self.load = self._sql(f"SELECT {cols} FROM ofsm_accounts WHERE stripe_account_id = :k_id")
+        self.load_by_ref = self._sql(f"SELECT {cols} FROM ofsm_accounts WHERE platform_ref = :k_ref")
+        self.insert_account = self._sql(
+            f"INSERT INTO ofsm_accounts ({cols}) VALUES ({_values(ACCOUNT_COLUMNS)}) "
+            "ON CONFLICT DO NOTHING RETURNING stripe_account_id"
+        )
+        sets = ", ".join(f"{c} = :{c}" for c in _MUTABLE)
+        self.update_account = self._sql(
+            f"UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id AND version = :k_version"
+        )
+        self.insert_transition = self._sql(
+            f"INSERT INTO ofsm_transitions ({', '.join(TRANSITION_COLUMNS)}) VALUES ({_values(TRANSITION_COLUMNS)})"
+        )
+        self.insert_outbox = self._sql(
+            "INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
+            "VALUES (:account_id, :seq, :kind, :payload, :created_at)"
+        )
+        self.record_event = self._sql(
+            f"INSERT INTO ofsm_webhook_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS)}) "
+            "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
+            "received_at = excluded.received_at, payload = excluded.payload "
+            "WHERE ofsm_webhook_events.outcome = 'failed' RETURNING event_id"
+        )
+        self.clear_timers = self._sql("DELETE FROM ofsm_timers WHERE account_id = :k_id AND fired_at IS NULL")
+        self.insert_timer = self._sql(
+            "INSERT INTO ofsm_timers (account_id, kind, due_at, fired_at) VALUES (:account_id, :kind, :due_at, NULL) "
+            "ON CONFLICT DO NOTHING"
+        )
+        self.claim_timer = self._sql(
+            "SELECT account_id, kind, due_at FROM ofsm_timers WHERE fired_at IS NULL AND due_at <= :k_now "
+            f"ORDER BY due_at LIMIT 1{lock}"
+        )
+        self.finish_timer = self._sql(
+            "UPDATE ofsm_timers SET fired_at = :fired_at "
+            "WHERE account_id = :k_id AND kind = :k_kind AND due_at = :k_due"
+        )
+
+    def _sql(self, text: str) -> str:
+        return _PARAM.sub(r"%(\1)s", text) if self.postgres else text
+
+    # --- values in -----------------------------------------------------------------
+
+    _last_dt: tuple[datetime | None, Any] = (None, None)
+
+    def dt(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        last_in, last_out = self._last_dt  # one transaction stamps many columns with the same "now"
+        if value is last_in:
+            return last_out
+        utc = value.astimezone(UTC)
+        out = utc if self.postgres else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        self._last_dt = (value, out)
+        return out
+
+    def json(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return self._jsonb(value) if self.postgres else json.dumps(value, separators=(",", ":"))
+
+    def flag(self, value: bool) -> Any:
+        return value if self.postgres else int(value)
+
+    def account(self, acct: Account, *, expected_version: int | None = None) -> dict[str, Any]:
+        """Parameters for the account insert, or (with ``expected_version``) its update."""
+        snap = acct.snapshot
+        dt = self.dt
+        params: dict[str, Any] = {
+            "stripe_account_id": acct.stripe_account_id,
+            "state": acct.state.value,
+            "reason": acct.reason,
+            "version": acct.version,
+            "livemode": self.flag(snap.livemode),
+            "country": snap.country,
+            "account_type": snap.type,
+            "requirement_collection": snap.controller.requirement_collection,
+            "stripe_dashboard": snap.controller.stripe_dashboard,
+            "snapshot": self.json(snapshot_to_dict(snap)),
+            "charges_enabled": self.flag(snap.charges_enabled),
+            "payouts_enabled": self.flag(snap.payouts_enabled),
+            "details_submitted": self.flag(snap.details_submitted),
+            "deauthorized": self.flag(acct.deauthorized),
+            "watermark": dt(acct.watermark),
+            "link_params": self.json(acct.link.to_dict() if acct.link else None),
+            "link_issued_at": dt(acct.link_issued_at),
+            "link_expires_at": dt(acct.link_expires_at),
+            "audit_seq": acct.audit_seq,
+            "audit_head": acct.audit_head,
+            "updated_at": dt(acct.updated_at),
+            "synced_at": dt(acct.synced_at),
+        }
+        if expected_version is not None:
+            params["k_version"] = expected_version
+        else:
+            params["platform_ref"] = acct.platform_ref
+            params["created_at"] = dt(acct.created_at)
+            params["requested_capabilities"] = self.json(list(acct.requested_capabilities))
+        return params
+
+    def transition(self, record: Transition) -> dict[str, Any]:
+        return {
+            "account_id": record.account_id,
+            "seq": record.seq,
+            "from_state": record.from_state.value if record.from_state else None,
+            "to_state": record.to_state.value,
+            "trigger": record.trigger.value,
+            "source": record.source.value,
+            "source_ref": record.source_ref,
+            "actor": record.actor,
+            "reason": record.reason,
+            "delta": self.json(delta_to_dict(record.delta)),
+            "at": self.dt(record.at),
+            "stripe_time": self.dt(record.stripe_time),
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+        }
+
+    def outbox(
+        self, account_id: str, seq: int | None, kind: str, payload: Mapping[str, Any], at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "account_id": account_id,
+            "seq": seq,
+            "kind": kind,
+            "payload": self.json(payload),
+            "created_at": self.dt(at),
+        }
+
+    def transition_outbox(self, record: Transition, platform_ref: str) -> dict[str, Any]:
+        return self.outbox(record.account_id, record.seq, "transition", outbox_payload(record, platform_ref), record.at)
+
+    def event(self, entry: InboxEntry) -> dict[str, Any]:
+        return {
+            "event_id": entry.event_id,
+            "type": entry.type,
+            "account_id": entry.account_id,
+            "created": self.dt(entry.created),
+            "livemode": self.flag(entry.livemode),
+            "received_at": self.dt(entry.received_at),
+            "outcome": entry.outcome.value,
+            "detail": entry.detail,
+            "payload": self.json(entry.payload),
+        }

@@ -1,0 +1,157 @@
+"""The schema, as SQLAlchemy Core tables (DESIGN §4).
+
+The Alembic migrations create exactly this; a test compares them. Times are
+stored as UTC (``UTCDateTime``) so SQLite and PostgreSQL hand back the same
+aware datetimes, which the audit hash chain depends on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from .timeconv import read_dt
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every backend (SQLite has no zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused by the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return read_dt(value)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+metadata = MetaData()
+
+accounts = Table(
+    "ofsm_accounts",
+    metadata,
+    Column("stripe_account_id", String(64), primary_key=True),
+    Column("platform_ref", String(200), nullable=False, unique=True),
+    Column("state", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("country", String(2)),
+    Column("account_type", String(32)),
+    Column("requirement_collection", String(32)),
+    Column("stripe_dashboard", String(32)),
+    Column("requested_capabilities", JSONType, nullable=False),
+    # normalized snapshot: requirement field names, flags, capabilities; never identity data
+    Column("snapshot", JSONType, nullable=False),
+    Column("charges_enabled", Boolean, nullable=False),
+    Column("payouts_enabled", Boolean, nullable=False),
+    Column("details_submitted", Boolean, nullable=False),
+    Column("deauthorized", Boolean, nullable=False),
+    Column("watermark", UTCDateTime()),
+    # last link's parameters and expiry; never its URL (a bearer credential)
+    Column("link_params", JSONType),
+    Column("link_issued_at", UTCDateTime()),
+    Column("link_expires_at", UTCDateTime()),
+    Column("audit_seq", Integer, nullable=False),
+    Column("audit_head", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("synced_at", UTCDateTime(), nullable=False),
+    # no index on synced_at: reconciliation scans rarely, ingestion writes it every event
+    Index("ix_ofsm_accounts_state", "state"),
+)
+
+transitions = Table(
+    "ofsm_transitions",
+    metadata,
+    Column("account_id", String(64), ForeignKey("ofsm_accounts.stripe_account_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("from_state", String(32)),
+    Column("to_state", String(32), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("source_ref", String(255)),
+    Column("actor", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("delta", JSONType, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("stripe_time", UTCDateTime()),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_ofsm_transitions_at", "at"),
+)
+
+webhook_events = Table(
+    "ofsm_webhook_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(255), nullable=False),
+    Column("account_id", String(64)),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    # identity data stripped before storing (onboarding_fsm.redact)
+    Column("payload", JSONType, nullable=False),
+    Index("ix_ofsm_webhook_events_account", "account_id", "created"),
+)
+
+outbox = Table(
+    "ofsm_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("seq", Integer),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("published_at", UTCDateTime()),
+    Index(
+        "ix_ofsm_outbox_pending",
+        "id",
+        sqlite_where=text("published_at IS NULL"),
+        postgresql_where=text("published_at IS NULL"),
+    ),
+)
+
+timers = Table(
+    "ofsm_timers",
+    metadata,
+    Column("account_id", String(64), ForeignKey("ofsm_accounts.stripe_account_id"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("due_at", UTCDateTime(), primary_key=True),
+    Column("fired_at", UTCDateTime()),
+    Index(
+        "ix_ofsm_timers_due",
+        "due_at",
+        sqlite_where=text("fired_at IS NULL"),
+        postgresql_where=text("fired_at IS NULL"),
+    ),
+)

@@ -1,0 +1,142 @@
+"""One exception tree for everything the engine raises.
+
+Callers decide what to do by branch, never by message: a ``RetryableError``
+may succeed if the same call is made again later (Stripe overloaded, a
+concurrent writer won a race); a ``PermanentError`` will fail the same way
+until the input changes. Stripe's own exceptions are translated into this
+tree at the adapter, so no caller ever imports ``stripe`` to catch an error.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OnboardingError(Exception):
+    """Root of the tree; ``retryable`` tells a caller whether to try again."""
+
+    retryable: ClassVar[bool] = False
+
+
+class PermanentError(OnboardingError):
+    retryable = False
+
+
+class RetryableError(OnboardingError):
+    retryable = True
+
+
+# --- bad input -------------------------------------------------------------
+
+
+class InvalidInput(PermanentError, ValueError):
+    """An argument the engine refuses; nothing was changed."""
+
+
+class SettingsError(InvalidInput):
+    """Settings that cannot run safely (e.g. live mode with an http URL)."""
+
+
+class InsecureUrl(InvalidInput):
+    """Live mode needs HTTPS refresh and return URLs (Stripe refuses others)."""
+
+
+class MalformedPayload(InvalidInput):
+    """A Stripe object that does not have the shape the API documents."""
+
+
+# --- domain refusals -------------------------------------------------------
+
+
+class AccountNotFound(PermanentError, LookupError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no onboarding account {account_id!r}")
+        self.account_id = account_id
+
+
+class TriggerNotAllowed(PermanentError):
+    """The trigger has no edge from the account's current state."""
+
+    def __init__(self, account_id: str, state: str, trigger: str, target: str | None = None) -> None:
+        where = f" to {target}" if target else ""
+        super().__init__(f"trigger {trigger!r} is not allowed from state {state!r}{where} (account {account_id})")
+        self.account_id = account_id
+        self.state = state
+        self.trigger = trigger
+        self.target = target
+
+
+class LinkNotAllowed(PermanentError):
+    """An Account Link Stripe would refuse, or one we have no parameters for."""
+
+
+# --- webhooks ----------------------------------------------------------------
+
+
+class WebhookRejected(PermanentError):
+    """The request is not an event we can trust or read; answer 400."""
+
+
+class SignatureInvalid(WebhookRejected):
+    pass
+
+
+class TimestampOutOfTolerance(WebhookRejected):
+    pass
+
+
+class MalformedEvent(WebhookRejected, MalformedPayload):
+    pass
+
+
+# --- Stripe, translated at the adapter --------------------------------------
+
+
+class StripeFailure(OnboardingError):
+    """Common attributes of every Stripe error, kept for support tickets."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.http_status = http_status
+        self.code = code
+        self.param = param
+
+
+class StripeRequestFailed(StripeFailure, PermanentError):
+    """Stripe refused the request (invalid parameters, missing account)."""
+
+
+class StripeIdempotencyConflict(StripeRequestFailed):
+    """The same idempotency key was used with different parameters."""
+
+
+class StripeAuthenticationFailed(StripeRequestFailed):
+    """Bad key, or a key without access to the account (e.g. deauthorized)."""
+
+
+class StripeUnavailable(StripeFailure, RetryableError):
+    """Network failure or a 5xx: the same request may succeed later."""
+
+
+class StripeRateLimited(StripeUnavailable):
+    """429: back off and try again."""
+
+
+# --- persistence -------------------------------------------------------------
+
+
+class ConcurrencyConflict(RetryableError):
+    """Another writer changed the account since it was read (optimistic version)."""
+
+
+class StoreUnavailable(RetryableError):
+    """The database is locked or unreachable."""

@@ -1,0 +1,121 @@
+"""The ports: what the core needs from the outside world, and nothing more.
+
+Adapters implement these structurally (``typing.Protocol``); one contract
+suite per port in ``tests/contract`` runs against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from .account import Account, AccountPage, Link, LinkRequest, NewAccount
+from .audit import Transition
+from .events import InboxEntry
+from .snapshot import AccountSnapshot
+from .states import State
+from .timers import Timer
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+        ...
+
+
+class StripeGateway(Protocol):
+    """The Stripe calls onboarding needs. Implementations translate Stripe's
+    objects into snapshots and Stripe's errors into ``onboarding_fsm.errors``."""
+
+    def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot: ...
+
+    def retrieve_account(self, account_id: str) -> AccountSnapshot: ...
+
+    def update_account(
+        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> AccountSnapshot: ...
+
+    def list_accounts(self, *, limit: int = 100, starting_after: str | None = None) -> AccountPage: ...
+
+    def create_account_link(self, request: LinkRequest) -> Link: ...
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, payload: bytes, header: str | None) -> int:
+        """Check ``Stripe-Signature`` against every configured secret; return
+        the signed timestamp. Raises ``SignatureInvalid``. The tolerance is
+        the engine's job, against its own clock."""
+        ...
+
+
+class WriteTx(Protocol):
+    """One database transaction; committed when its context exits cleanly."""
+
+    def load(self, account_id: str) -> Account | None: ...
+
+    def load_by_ref(self, platform_ref: str) -> Account | None: ...
+
+    def insert(self, account: Account, birth: Transition, timers: Sequence[Timer]) -> bool:
+        """False when the Stripe id or platform reference already exists."""
+        ...
+
+    def save(
+        self,
+        account: Account,
+        *,
+        expected_version: int,
+        transition: Transition | None,
+        timers: Sequence[Timer] | None,
+    ) -> None:
+        """Write the account if its stored version is ``expected_version``
+        (else ``ConcurrencyConflict``), with its audit and outbox rows, and
+        replace its unfired timers when ``timers`` is given."""
+        ...
+
+    def record_event(self, entry: InboxEntry) -> bool:
+        """Insert into the inbox; False if the event id is already there
+        (a previous ``failed`` outcome may be overwritten)."""
+        ...
+
+    def claim_due_timer(self, now: datetime) -> Timer | None:
+        """The earliest unfired timer due at ``now``, locked for this
+        transaction (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
+        ...
+
+    def finish_timer(self, timer: Timer, fired_at: datetime) -> None: ...
+
+    def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
+        """An outbox message that is not a transition (e.g. a reminder)."""
+        ...
+
+
+class Store(Protocol):
+    def migrate(self) -> None: ...
+
+    def write(self) -> AbstractContextManager[WriteTx]: ...
+
+    def get(self, account_id: str) -> Account | None: ...
+
+    def get_by_ref(self, platform_ref: str) -> Account | None: ...
+
+    def accounts(self, *, state: State | None = None, limit: int = 100, after: str | None = None) -> list[Account]: ...
+
+    def history(self, account_id: str) -> list[Transition]: ...
+
+    def chains(self) -> Iterator[tuple[Account, list[Transition]]]:
+        """Every account with its whole audit chain, for ``audit verify``."""
+        ...
+
+    def inbox(self, *, account_id: str | None = None, limit: int = 100) -> list[InboxEntry]: ...
+
+    def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
+
+    def ack_outbox(self, ids: Sequence[int], at: datetime) -> None: ...
+
+    def timers(self, account_id: str) -> list[tuple[Timer, datetime | None]]:
+        """All timers of an account with their fired time (None if unfired)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,208 @@
+"""Settings: environment (``ONBOARDING_FSM_*``), an optional TOML file, defaults.
+
+Precedence is the usual one: explicit arguments, then the environment, then
+the file named by ``ONBOARDING_FSM_CONFIG`` (or ``Settings.from_file``), then
+the embedded defaults (SQLite file + local simulator). Unsafe combinations
+(live mode with http URLs, test keys or the simulator) are refused here, at
+start-up, with a ``SettingsError`` rather than at the first webhook.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .account import FutureRequirements
+from .errors import SettingsError
+from .policy import Collection, Policy
+
+#: the simulator signs with this when nothing else is configured; refused in live mode
+SIMULATOR_WEBHOOK_SECRET = "whsec_onboarding_fsm_simulator"
+CONFIG_ENV = "ONBOARDING_FSM_CONFIG"
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONBOARDING_FSM_", extra="forbid", frozen=True)
+
+    # storage
+    database_url: str = "sqlite:///onboarding-fsm.sqlite3"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
+
+    # Stripe
+    stripe_backend: Literal["simulator", "stripe"] = "simulator"
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_max_network_retries: int = Field(2, ge=0, le=10)
+    livemode: bool = False
+
+    # webhooks
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(SIMULATOR_WEBHOOK_SECRET)]
+    )
+    webhook_tolerance_seconds: int = Field(300, ge=1, le=3600)
+
+    # links
+    public_base_url: str = "http://127.0.0.1:8000"
+    refresh_path: str = "/onboarding/{account}/refresh"
+    return_path: str = "/onboarding/{account}/return"
+
+    # policy
+    collection: Collection = Collection.INCREMENTAL
+    required_capabilities: Annotated[list[str], NoDecode] | None = None
+    future_requirements: FutureRequirements = FutureRequirements.OMIT
+
+    # time
+    abandon_after_seconds: int = Field(24 * 3600, ge=60)
+    reminder_offsets_seconds: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7 * 86400, 86400])
+
+    # concurrency
+    max_conflict_retries: int = Field(5, ge=0, le=100)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Settings:
+        """Settings with ``path`` (TOML) as the file layer."""
+        if not Path(path).is_file():
+            raise SettingsError(f"settings file not found: {path}")
+        previous = os.environ.get(CONFIG_ENV)
+        os.environ[CONFIG_ENV] = str(path)
+        try:
+            return cls(**overrides)
+        finally:
+            if previous is None:
+                os.environ.pop(CONFIG_ENV, None)
+            else:
+                os.environ[CONFIG_ENV] = previous
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_ENV)
+        if path:
+            if not Path(path).is_file():
+                raise SettingsError(f"{CONFIG_ENV} names a file that does not exist: {path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- validation ---------------------------------------------------------
+
+    @field_validator("webhook_secrets", "required_capabilities", "reminder_offsets_seconds", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _secrets_present(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value or any(not s.get_secret_value().strip() for s in value):
+            raise ValueError("at least one non-empty webhook secret is required")
+        return value
+
+    @field_validator("reminder_offsets_seconds")
+    @classmethod
+    def _positive_offsets(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("reminder offsets must be positive numbers of seconds")
+        return sorted(set(value), reverse=True)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("refresh_path", "return_path")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if "{account}" not in value or not value.startswith("/"):
+            raise ValueError("must start with '/' and contain '{account}'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _looks_like_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"must be a SQLAlchemy URL such as sqlite:///path.db, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_combination(self) -> Settings:
+        key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else ""
+        if self.stripe_backend == "stripe" and not key:
+            raise ValueError("stripe_backend='stripe' needs stripe_api_key")
+        if self.livemode:
+            if self.stripe_backend != "stripe":
+                raise ValueError("live mode cannot run on the simulator")
+            if not key.startswith(("sk_live_", "rk_live_")):
+                raise ValueError("live mode needs a live secret or restricted key (sk_live_/rk_live_)")
+            if urlsplit(self.public_base_url).scheme != "https":
+                raise ValueError("live mode needs an https public_base_url (Stripe refuses http link URLs)")
+            if any(s.get_secret_value() == SIMULATOR_WEBHOOK_SECRET for s in self.webhook_secrets):
+                raise ValueError("live mode needs real webhook signing secrets, not the simulator's")
+        elif key.startswith(("sk_live_", "rk_live_")):
+            raise ValueError("a live key with livemode=false: set livemode=true or use a test key")
+        return self
+
+    # --- derived values -----------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        required = frozenset(self.required_capabilities) if self.required_capabilities is not None else None
+        return Policy(collection=self.collection, required_capabilities=required)
+
+    @property
+    def abandon_after(self) -> timedelta:
+        return timedelta(seconds=self.abandon_after_seconds)
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        return tuple(timedelta(seconds=s) for s in self.reminder_offsets_seconds)
+
+    def refresh_url(self, account_id: str) -> str:
+        return self.public_base_url + self.refresh_path.format(account=account_id)
+
+    def return_url(self, account_id: str) -> str:
+        return self.public_base_url + self.return_path.format(account=account_id)
+
+    def webhook_secret_values(self) -> list[str]:
+        return [s.get_secret_value() for s in self.webhook_secrets]
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+        problems.append(f"{where}: {error.get('msg')}")
+    return "invalid settings: " + "; ".join(problems)

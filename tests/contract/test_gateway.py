@@ -1,0 +1,135 @@
+"""One contract for the StripeGateway port, run against every gateway.
+
+Today: the in-process simulator. The SDK adapter talking to the simulator
+over HTTP joins the parameter list when it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from adapters.simulator import Simulator
+from onboarding_fsm import FakeClock
+from onboarding_fsm.account import LinkParams, LinkRequest, LinkType, NewAccount
+from onboarding_fsm.errors import StripeFailure, StripeIdempotencyConflict, StripeRequestFailed
+from onboarding_fsm.ports import StripeGateway
+from tests.conftest import START
+
+GatewayFactory = Callable[[FakeClock], StripeGateway]
+
+
+def simulator(clock: FakeClock) -> StripeGateway:
+    return Simulator(clock)
+
+
+GATEWAYS: dict[str, GatewayFactory] = {"simulator": simulator}
+
+
+@pytest.fixture(params=sorted(GATEWAYS))
+def gateway(request: pytest.FixtureRequest, clock: FakeClock) -> StripeGateway:
+    return GATEWAYS[request.param](clock)
+
+
+def new(ref: str = "seller-1", **kw: object) -> NewAccount:
+    kw.setdefault("capabilities", ("card_payments", "transfers"))
+    return NewAccount(platform_ref=ref, country=str(kw.pop("country", "US")), **kw)  # type: ignore[arg-type]
+
+
+def link_request(account_id: str, **params: object) -> LinkRequest:
+    return LinkRequest(
+        account_id=account_id,
+        params=LinkParams(**params),  # type: ignore[arg-type]
+        refresh_url="http://127.0.0.1:8000/r",
+        return_url="http://127.0.0.1:8000/b",
+    )
+
+
+def test_create_returns_a_snapshot_tagged_with_the_platform_ref(gateway: StripeGateway) -> None:
+    snap = gateway.create_account(new(), idempotency_key="k1")
+    assert snap.id.startswith("acct_")
+    assert snap.platform_ref == "seller-1"
+    assert snap.country == "US"
+    assert dict(snap.capabilities).keys() == {"card_payments", "transfers"}
+    assert snap.requirements.currently_due
+    assert not snap.details_submitted
+
+
+def test_same_idempotency_key_same_account(gateway: StripeGateway) -> None:
+    first = gateway.create_account(new(), idempotency_key="k1")
+    again = gateway.create_account(new(), idempotency_key="k1")
+    assert again.id == first.id
+    other = gateway.create_account(new("seller-2"), idempotency_key="k2")
+    assert other.id != first.id
+
+
+def test_same_key_different_parameters_is_refused(gateway: StripeGateway) -> None:
+    gateway.create_account(new(), idempotency_key="k1")
+    with pytest.raises(StripeIdempotencyConflict):
+        gateway.create_account(new(country="GB"), idempotency_key="k1")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [new(country="ZZ"), new(capabilities=("teleportation",)), new(type="platinum")],
+    ids=["country", "capability", "type"],
+)
+def test_bad_create_parameters_are_permanent_errors_with_a_request_id(gateway: StripeGateway, bad: NewAccount) -> None:
+    with pytest.raises(StripeRequestFailed) as info:
+        gateway.create_account(bad, idempotency_key="bad")
+    assert info.value.http_status == 400 and info.value.request_id and info.value.param
+    assert not info.value.retryable
+
+
+def test_retrieve(gateway: StripeGateway) -> None:
+    snap = gateway.create_account(new(), idempotency_key="k1")
+    assert gateway.retrieve_account(snap.id) == snap
+    with pytest.raises(StripeRequestFailed) as info:
+        gateway.retrieve_account("acct_doesnotexist")
+    assert info.value.http_status == 404
+
+
+def test_update_prefills_before_the_first_link(gateway: StripeGateway) -> None:
+    snap = gateway.create_account(new(), idempotency_key="k1")
+    updated = gateway.update_account(snap.id, {"business_profile": {"url": "https://accessible.stripe.com"}})
+    assert "business_profile.url" in snap.requirements.currently_due
+    assert "business_profile.url" not in updated.requirements.currently_due
+
+
+def test_list_pages_newest_first(gateway: StripeGateway, clock: FakeClock) -> None:
+    ids = []
+    for n in range(5):
+        ids.append(gateway.create_account(new(f"s{n}"), idempotency_key=f"k{n}").id)
+        clock.advance(1)
+    seen, cursor = [], None
+    while True:
+        page = gateway.list_accounts(limit=2, starting_after=cursor)
+        seen += [a.id for a in page.accounts]
+        if not page.has_more:
+            break
+        cursor = page.accounts[-1].id
+    assert seen == list(reversed(ids))
+
+
+def test_account_link(gateway: StripeGateway) -> None:
+    snap = gateway.create_account(new(), idempotency_key="k1")
+    link = gateway.create_account_link(link_request(snap.id))
+    assert link.url.startswith("http")
+    assert link.created_at == START
+    assert link.expires_at - link.created_at == timedelta(seconds=300)
+
+
+def test_account_update_links_only_where_the_platform_collects(gateway: StripeGateway) -> None:
+    express = gateway.create_account(new(type="express"), idempotency_key="k1")
+    with pytest.raises(StripeRequestFailed) as info:
+        gateway.create_account_link(link_request(express.id, type=LinkType.ACCOUNT_UPDATE))
+    assert info.value.param == "type"
+    custom = gateway.create_account(new("s2", type="custom"), idempotency_key="k2")
+    assert gateway.create_account_link(link_request(custom.id, type=LinkType.ACCOUNT_UPDATE)).url
+
+
+def test_link_for_unknown_account(gateway: StripeGateway) -> None:
+    with pytest.raises(StripeFailure):
+        gateway.create_account_link(link_request("acct_doesnotexist"))

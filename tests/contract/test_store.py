@@ -1,0 +1,241 @@
+"""One contract for the Store port, run against every database backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from adapters.sqlalchemy_store import SqlStore
+from adapters.sqlalchemy_store.store import VERSION_TABLE
+from adapters.sqlalchemy_store.tables import metadata
+from onboarding_fsm.account import Account, LinkParams
+from onboarding_fsm.audit import GENESIS, Cause, Transition, seal
+from onboarding_fsm.errors import ConcurrencyConflict
+from onboarding_fsm.events import InboxEntry, Outcome
+from onboarding_fsm.snapshot import AccountSnapshot, Requirements
+from onboarding_fsm.states import Source, State, Trigger
+from onboarding_fsm.timers import Timer, TimerKind
+from tests.conftest import START
+
+
+@pytest.fixture
+def store(any_db_url: str) -> Iterator[SqlStore]:
+    s = SqlStore.from_url(any_db_url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def account(n: int = 1, **changes: object) -> Account:
+    snap = AccountSnapshot(
+        id=f"acct_{n}",
+        country="US",
+        capabilities=(("card_payments", "inactive"),),
+        requirements=Requirements(currently_due=("individual.dob.day",), current_deadline=START + timedelta(days=3)),
+        platform_ref=f"ref-{n}",
+    )
+    birth = record(f"acct_{n}", 1, GENESIS, None, State.CREATED)
+    acct = Account(
+        stripe_account_id=f"acct_{n}",
+        platform_ref=f"ref-{n}",
+        state=State.CREATED,
+        reason="created",
+        version=1,
+        snapshot=snap,
+        requested_capabilities=("card_payments",),
+        created_at=START,
+        updated_at=START,
+        synced_at=START,
+        watermark=START,
+        audit_seq=1,
+        audit_head=birth.hash,
+    )
+    return replace(acct, **changes)  # type: ignore[arg-type]
+
+
+def record(account_id: str, seq: int, prev: str, frm: State | None, to: State) -> Transition:
+    return seal(
+        account_id=account_id,
+        seq=seq,
+        prev_hash=prev,
+        from_state=frm,
+        to_state=to,
+        trigger=Trigger.CREATE if frm is None else Trigger.ISSUE_LINK,
+        cause=Cause(Source.API, "ref", "tester", START),
+        reason="because",
+        delta=(),
+        at=START + timedelta(seconds=seq),
+    )
+
+
+def insert(store: SqlStore, acct: Account, timers: tuple[Timer, ...] = ()) -> bool:
+    with store.write() as tx:
+        return tx.insert(acct, record(acct.stripe_account_id, 1, GENESIS, None, State.CREATED), timers)
+
+
+def advance(store: SqlStore, acct: Account, expected: int | None = None) -> Account:
+    t = record(acct.stripe_account_id, acct.audit_seq + 1, acct.audit_head, acct.state, State.LINK_ISSUED)
+    moved = replace(
+        acct,
+        state=State.LINK_ISSUED,
+        version=acct.version + 1,
+        audit_seq=t.seq,
+        audit_head=t.hash,
+        link=LinkParams(),
+        link_issued_at=START,
+        link_expires_at=START + timedelta(minutes=5),
+    )
+    with store.write() as tx:
+        tx.save(moved, expected_version=acct.version if expected is None else expected, transition=t, timers=None)
+    return moved
+
+
+def test_migrations_create_exactly_the_tables_module(store: SqlStore) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata)
+    assert diff == []
+
+
+def test_migrate_twice_is_a_no_op(store: SqlStore) -> None:
+    store.migrate()
+
+
+def test_insert_load_round_trip(store: SqlStore) -> None:
+    acct = account()
+    assert insert(store, acct)
+    assert store.get("acct_1") == acct
+    assert store.get_by_ref("ref-1") == acct
+    assert store.get("acct_2") is None
+
+
+def test_duplicate_id_or_reference_is_refused(store: SqlStore) -> None:
+    assert insert(store, account())
+    assert not insert(store, account())
+    assert not insert(store, account(2, platform_ref="ref-1"))
+    assert [a.stripe_account_id for a in store.accounts()] == ["acct_1"]
+
+
+def test_optimistic_version(store: SqlStore) -> None:
+    acct = account()
+    insert(store, acct)
+    moved = advance(store, acct)
+    assert store.get("acct_1") == moved
+    with pytest.raises(ConcurrencyConflict):
+        advance(store, acct)  # stale: version 1 was already replaced
+    assert store.get("acct_1") == moved
+    assert [t.seq for t in store.history("acct_1")] == [1, 2]
+
+
+def test_failed_save_rolls_back_everything(store: SqlStore) -> None:
+    acct = account()
+    insert(store, acct)
+    t = record("acct_1", 2, acct.audit_head, State.CREATED, State.LINK_ISSUED)
+    with pytest.raises(ConcurrencyConflict), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        tx.record_event(inbox("evt_x"))
+        tx.save(replace(acct, version=2), expected_version=7, transition=t, timers=None)
+    assert store.inbox() == []
+    assert len(store.history("acct_1")) == 1
+
+
+def test_history_and_outbox_per_transition(store: SqlStore) -> None:
+    acct = account()
+    insert(store, acct)
+    advance(store, acct)
+    history = store.history("acct_1")
+    assert [(t.from_state, t.to_state) for t in history] == [(None, State.CREATED), (State.CREATED, State.LINK_ISSUED)]
+    assert history[1].prev_hash == history[0].hash
+    pending = store.pending_outbox()
+    assert [p["seq"] for _, p in pending] == [1, 2]
+    store.ack_outbox([pending[0][0]], START)
+    assert [p["seq"] for _, p in store.pending_outbox()] == [2]
+
+
+def test_audit_rows_are_append_only(store: SqlStore) -> None:
+    insert(store, account())
+    with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE ofsm_transitions SET reason = 'edited'")
+    with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM ofsm_transitions")
+    assert store.history("acct_1")[0].reason == "because"
+
+
+def inbox(event_id: str, outcome: Outcome = Outcome.APPLIED) -> InboxEntry:
+    return InboxEntry(event_id, "account.updated", "acct_1", START, False, START, outcome, None, {"id": event_id})
+
+
+def test_inbox_dedupes_by_event_id(store: SqlStore) -> None:
+    insert(store, account())
+    with store.write() as tx:
+        assert tx.record_event(inbox("evt_1"))
+    with store.write() as tx:
+        assert not tx.record_event(inbox("evt_1", Outcome.STALE))
+    assert [(e.event_id, e.outcome) for e in store.inbox()] == [("evt_1", Outcome.APPLIED)]
+
+
+def test_a_failed_event_may_be_processed_again(store: SqlStore) -> None:
+    with store.write() as tx:
+        assert tx.record_event(inbox("evt_1", Outcome.FAILED))
+    with store.write() as tx:
+        assert tx.record_event(inbox("evt_1", Outcome.APPLIED))
+    with store.write() as tx:
+        assert not tx.record_event(inbox("evt_1", Outcome.APPLIED))
+    assert store.inbox()[0].outcome is Outcome.APPLIED
+
+
+def test_timers_fire_once_and_survive_rederivation(store: SqlStore) -> None:
+    due = Timer(START + timedelta(hours=1), "acct_1", TimerKind.DEADLINE)
+    later = Timer(START + timedelta(days=2), "acct_1", TimerKind.ABANDON)
+    acct = account()
+    insert(store, acct, (due, later))
+    with store.write() as tx:
+        assert tx.claim_due_timer(START) is None
+        claimed = tx.claim_due_timer(START + timedelta(hours=2))
+        assert claimed == due
+        tx.finish_timer(due, START + timedelta(hours=2))
+    # re-deriving the same set must not resurrect the fired timer
+    with store.write() as tx:
+        moved = replace(acct, version=2)
+        tx.save(moved, expected_version=1, transition=None, timers=(due, later))
+    with store.write() as tx:
+        assert tx.claim_due_timer(START + timedelta(days=3)) == later
+    fired = dict(store.timers("acct_1"))
+    assert fired[due] == START + timedelta(hours=2)
+    assert fired[later] is None
+
+
+def test_replacing_timers_drops_unfired_ones(store: SqlStore) -> None:
+    old = Timer(START + timedelta(hours=1), "acct_1", TimerKind.DEADLINE)
+    new = Timer(START + timedelta(hours=5), "acct_1", TimerKind.DEADLINE)
+    acct = account()
+    insert(store, acct, (old,))
+    with store.write() as tx:
+        tx.save(replace(acct, version=2), expected_version=1, transition=None, timers=(new,))
+    assert [t for t, _ in store.timers("acct_1")] == [new]
+
+
+def test_emit_outbox_message(store: SqlStore) -> None:
+    insert(store, account())
+    with store.write() as tx:
+        tx.emit("acct_1", "deadline_approaching", {"type": "onboarding.deadline_approaching"}, START)
+    assert store.pending_outbox()[-1][1] == {"type": "onboarding.deadline_approaching"}
+
+
+def test_chains_cover_every_account(store: SqlStore) -> None:
+    for n in range(1, 4):
+        insert(store, account(n))
+    chains = list(store.chains(page=2))
+    assert [a.stripe_account_id for a, _ in chains] == ["acct_1", "acct_2", "acct_3"]
+    assert all(len(records) == 1 for _, records in chains)
+
+
+def test_times_come_back_aware_utc(store: SqlStore) -> None:
+    insert(store, account())
+    got = store.get("acct_1")
+    assert got is not None and got.created_at == START and got.created_at.tzinfo is not None
+    assert store.history("acct_1")[0].at.utcoffset() == timedelta(0)

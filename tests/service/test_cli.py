@@ -1,0 +1,90 @@
+"""The command line, run in-process through its entry point."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapters.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_demo_runs_every_scenario_and_says_where_the_data_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "demo.sqlite3"
+    code, out = run(capsys, "demo", "--database", f"sqlite:///{db}")
+    assert code == 0, out
+    for n in range(1, 11):
+        assert f"[{n}] " in out
+    assert "final=verified" in out and "final=disabled" in out
+    assert "deadline    scheduler" in out  # past_due by our own check
+    assert str(db) in out
+    assert "Audit chains verified: 11 ok, 0 broken." in out
+    assert "onboarding-fsm history acct_" in out
+
+
+def test_history_accounts_and_audit_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", f"sqlite:///{db}")
+    assert run(capsys, "demo")[0] == 0
+    code, listing = run(capsys, "accounts")
+    assert code == 0 and listing.count("acct_") == 11
+    account = listing.split()[0]
+    code, history = run(capsys, "history", account)
+    assert code == 0 and "created" in history and "create" in history
+    code, as_json = run(capsys, "history", account, "--json")
+    assert code == 0 and as_json.startswith("{")
+    assert run(capsys, "audit", "verify") == (0, "11 account chain(s) checked, 0 broken\n")
+    code, fired = run(capsys, "check-deadlines")
+    assert code == 0 and "transition(s) fired" in fired
+
+
+def test_audit_verify_fails_on_tampering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    db = tmp_path / "t.sqlite3"
+    url = f"sqlite:///{db}"
+    run(capsys, "demo", "--database", url)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER ofsm_transitions_no_delete")
+        conn.execute(
+            "DELETE FROM ofsm_transitions WHERE seq = 2 AND rowid = (SELECT min(rowid) FROM ofsm_transitions WHERE seq = 2)"
+        )
+    code, out = main(["--config", str(write_config(tmp_path, url)), "audit", "verify"]), capsys.readouterr().out
+    assert code == 1 and "BROKEN" in out
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(f'database_url = "{url}"\n', encoding="utf-8")
+    return path
+
+
+def test_db_upgrade_and_diagram_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "db", "upgrade", "--database", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert code == 0 and "schema up to date" in out
+    committed = Path(__file__).resolve().parents[2] / "diagrams"
+    assert run(capsys, "diagram", "--check", "--out", str(committed))[0] == 0
+    stale = tmp_path / "diagrams"
+    shutil.copytree(committed, stale)
+    (stale / "onboarding.mmd").write_text("stateDiagram-v2\n", encoding="utf-8")
+    assert run(capsys, "diagram", "--check", "--out", str(stale))[0] == 1
+    assert run(capsys, "diagram", "--out", str(stale))[0] == 0
+    assert run(capsys, "diagram", "--check", "--out", str(stale))[0] == 0
+
+
+def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "history", "not-an-account")
+    assert code == 2 and "error:" in out
+    code, out = run(capsys, "--config", str(tmp_path / "missing.toml"), "accounts")
+    assert code == 2 and "not found" in out
