@@ -7,7 +7,8 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,67 @@ def cmd_check_deadlines(args: argparse.Namespace) -> int:
         print(f"{t.account_id} {t.from_state} -> {t.to_state} ({t.trigger.value}): {t.reason}")
     print(f"{len(fired)} transition(s) fired")
     return 0
+
+
+def _worker_config(settings: Settings) -> Any:
+    from .worker import WorkerConfig
+
+    return WorkerConfig(
+        sweep_interval=timedelta(seconds=settings.sweep_interval_seconds),
+        reconcile_interval=timedelta(seconds=settings.reconcile_interval_seconds),
+        reconcile_stale_after=timedelta(seconds=settings.reconcile_stale_after_seconds),
+        misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
+    )
+
+
+def _can_reconcile(settings: Settings) -> bool:
+    if settings.stripe_backend == "simulator":
+        print(
+            "note: the in-process simulator lives and dies with this process and knows none of the stored "
+            "accounts; reconciliation needs stripe_backend=stripe (Stripe, or the simulator's HTTP server)",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import Worker
+
+    settings = _settings(args)
+    config = _worker_config(settings)
+    if not _can_reconcile(settings):
+        config = replace(config, reconcile_interval=timedelta(days=36500))
+    worker = Worker(build_engine(settings), config)
+    if args.until_idle:
+        report = worker.run_until_idle()
+        print(f"{len(report.transitions)} transition(s), {report.reminders} reminder(s), {report.skipped} obsolete")
+        return 0
+    worker.run()
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from onboarding_fsm.reconcile import reconcile
+
+    settings = _settings(args)
+    if not _can_reconcile(settings):
+        return 2
+    engine = build_engine(settings)
+    stale_after = timedelta(seconds=args.stale_after or settings.reconcile_stale_after_seconds)
+    with tqdm(unit=" accounts", desc="reconcile", disable=None, file=sys.stderr) as bar:
+        report = reconcile(engine, stale_after=stale_after, full=not args.stale_only, progress=bar.update)
+    for d in report.drift:
+        print(f"{d.how:<9} {d.account_id}  {d.platform_ref}  {d.from_state or '-'} -> {d.to_state.value}  {d.reason}")
+    for error in report.errors:
+        print(f"error     {error}", file=sys.stderr)
+    print(
+        f"listed {report.listed}, re-fetched {report.refetched}, drift {len(report.drift)} "
+        f"({len(report.adopted)} adopted), errors {len(report.errors)}"
+    )
+    return 1 if report.errors else 0
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
@@ -133,6 +195,15 @@ def parser() -> argparse.ArgumentParser:
     deadlines = sub.add_parser("check-deadlines", help="fire due deadline, abandonment and reminder timers")
     deadlines.add_argument("--now", help="ISO-8601 UTC time to check at (default: now)")
     deadlines.set_defaults(func=cmd_check_deadlines)
+
+    worker = sub.add_parser("worker", help="run the timer sweep and reconciliation (APScheduler, this process)")
+    worker.add_argument("--until-idle", action="store_true", help="sweep until nothing is due, then exit (cron)")
+    worker.set_defaults(func=cmd_worker)
+
+    rec = sub.add_parser("reconcile", help="heal missed webhooks from Stripe's accounts; adopt orphans")
+    rec.add_argument("--stale-only", action="store_true", help="only re-fetch local accounts not synced lately")
+    rec.add_argument("--stale-after", type=int, help="seconds since the last sync (default: settings)")
+    rec.set_defaults(func=cmd_reconcile)
 
     accounts = sub.add_parser("accounts", help="list accounts")
     accounts.add_argument("--state")

@@ -56,7 +56,7 @@ from .machine import allowed, fire
 from .ports import Clock, SignatureVerifier, Store, StripeGateway, WriteTx
 from .redact import strip_event
 from .settings import Settings
-from .snapshot import AccountSnapshot, parse_account
+from .snapshot import PLATFORM_REF_KEY, AccountSnapshot, parse_account
 from .states import Source, State, Trigger
 from .timers import Timer, TimerKind, derive_timers, missed_deadline
 
@@ -69,6 +69,17 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _BUSINESS_TYPES = frozenset({"individual", "company", "non_profit", "government_entity"})
 _ACCOUNT_TYPES = frozenset({"custom", "express", "standard"})
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    transitions: tuple[Transition, ...]
+    reminders: int
+    skipped: int
+
+    @property
+    def timers(self) -> int:
+        return len(self.transitions) + self.reminders + self.skipped
 
 
 @dataclass
@@ -236,14 +247,80 @@ class Engine:
     def check_deadlines(self, now: datetime | None = None) -> list[Transition]:
         """Fire every due timer (deadline, abandonment, reminder), each in its
         own transaction; return the transitions that happened."""
+        return list(self.sweep(now).transitions)
+
+    def sweep(self, now: datetime | None = None, *, limit: int | None = None) -> SweepReport:
+        """``check_deadlines`` with the whole story: transitions, reminders
+        sent, timers that no longer applied. Any number of processes may
+        sweep at once: each timer is claimed by exactly one of them."""
         at = ensure_utc(now, "now") if now is not None else self.clock.now()
         fired: list[Transition] = []
-        while True:
+        reminders = skipped = 0
+        while limit is None or len(fired) + reminders + skipped < limit:
             outcome = self._retrying(lambda: self._fire_next_timer(at))
             if outcome is None:
-                return fired
+                break
             if outcome.transition is not None:
                 fired.append(outcome.transition)
+            elif outcome.detail == "reminder":
+                reminders += 1
+            else:
+                skipped += 1
+        return SweepReport(tuple(fired), reminders, skipped)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest unfired timer is due (for a scheduler to wake)."""
+        return self.store.next_due_at()
+
+    # ------------------------------------------------------ reconciliation
+
+    def sync_snapshot(
+        self, snapshot: AccountSnapshot, *, source: Source = Source.RECONCILE, actor: str | None = None
+    ) -> tuple[Account, Transition | None]:
+        """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
+        cause = Cause(source, actor=actor)
+        return self._retrying(lambda: self._apply_fetched(snapshot.id, snapshot, cause, returning=False))
+
+    def adopt(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Account:
+        """Take in a Stripe account tagged with our platform reference that
+        has no local row: Stripe created it, our commit never happened."""
+        if not snapshot.platform_ref:
+            raise InvalidInput(f"{snapshot.id} carries no {PLATFORM_REF_KEY} metadata; it is not ours to adopt")
+        new = NewAccount(
+            platform_ref=snapshot.platform_ref,
+            country=snapshot.country or "",
+            capabilities=tuple(name for name, _ in snapshot.capabilities),
+        )
+        cause = Cause(Source.RECONCILE, "adopted", actor)
+        return self._retrying(lambda: self._insert_account(new, snapshot, self.clock.now(), cause))
+
+    def detach(
+        self, account_id: str, reason: str, *, source: Source = Source.RECONCILE, actor: str | None = None
+    ) -> Transition | None:
+        """The platform lost the account (access refused, or deleted) without
+        a webhook saying so: disable it for good."""
+
+        def attempt() -> Transition | None:
+            with self.store.write() as tx:
+                account = tx.load(account_id)
+                if account is None:
+                    raise AccountNotFound(account_id)
+                if account.detached:
+                    return None
+                now = self.clock.now()
+                moved, transition = self._move(
+                    account,
+                    Trigger.DEAUTHORIZE,
+                    State.DISABLED,
+                    reason,
+                    Cause(source, actor=actor),
+                    now,
+                    deauthorized=True,
+                )
+                self._save(tx, account, moved, transition)
+                return transition
+
+        return self._retrying(attempt)
 
     # ---------------------------------------------------------------- views
 
@@ -386,10 +463,23 @@ class Engine:
         updated = replace(account, state=target, reason=reason, version=account.version + 1, updated_at=now, **changes)
         return updated, transition
 
-    def _save(self, tx: WriteTx, before: Account, after: Account, transition: Transition | None) -> None:
+    def _timers(self, before: Account, after: Account) -> tuple[Timer, ...] | None:
+        """The account's re-derived timers, or None when they did not change."""
         old = derive_timers(before, abandon_after=self._abandon_after, reminder_offsets=self._reminders)
         new = derive_timers(after, abandon_after=self._abandon_after, reminder_offsets=self._reminders)
-        tx.save(after, expected_version=before.version, transition=transition, timers=None if old == new else new)
+        return None if old == new else new
+
+    def _save(self, tx: WriteTx, before: Account, after: Account, transition: Transition | None) -> None:
+        tx.save(after, expected_version=before.version, transition=transition, timers=self._timers(before, after))
+
+    def _save_with_event(
+        self, tx: WriteTx, entry: InboxEntry, before: Account, after: Account, transition: Transition | None
+    ) -> None:
+        """Inbox row and account change together (one statement on PostgreSQL)."""
+        if not tx.record_and_save(
+            entry, after, expected_version=before.version, transition=transition, timers=self._timers(before, after)
+        ):
+            raise _Duplicate
 
     def _classified_move(
         self, account: Account, snapshot: AccountSnapshot, trigger: Trigger, cause: Cause, now: datetime, **changes: Any
@@ -524,9 +614,9 @@ class Engine:
             )
             if event is not None:
                 entry = self._inbox_entry(event, now, Outcome.APPLIED, "snapshot tied the watermark; re-fetched")
-                if not tx.record_event(entry):
-                    raise _Duplicate
-            self._save(tx, account, moved, transition)
+                self._save_with_event(tx, entry, account, moved, transition)
+            else:
+                self._save(tx, account, moved, transition)
             return moved, transition
 
     def _inbox_entry(self, event: Event, now: datetime, outcome: Outcome, detail: str | None) -> InboxEntry:
@@ -545,14 +635,17 @@ class Engine:
     def _ingest(self, event: Event, payload: AccountSnapshot | None, now: datetime) -> WebhookResult | _Refetch:
         try:
             with self.store.write() as tx:
-                account = tx.load(event.account_id) if event.account_id else None
+                # cached: every write below is version-checked, and what it decides
+                # without writing (stale, detached) stays true on older knowledge
+                account = tx.load(event.account_id, cached=True) if event.account_id else None
                 decision = self._decide(event, payload, account, now)
                 if isinstance(decision, _Refetch):
                     return decision
-                if not tx.record_event(self._inbox_entry(event, now, decision.outcome, decision.detail)):
-                    raise _Duplicate
+                entry = self._inbox_entry(event, now, decision.outcome, decision.detail)
                 if decision.account is not None and decision.previous is not None:
-                    self._save(tx, decision.previous, decision.account, decision.transition)
+                    self._save_with_event(tx, entry, decision.previous, decision.account, decision.transition)
+                elif not tx.record_event(entry):
+                    raise _Duplicate
         except _Duplicate:
             return WebhookResult(
                 event.id, event.type, event.account_id, Outcome.DUPLICATE, detail="event id already seen"
@@ -642,11 +735,10 @@ class Engine:
 
     def _fire_next_timer(self, now: datetime) -> _Decision | None:
         with self.store.write() as tx:
-            timer = tx.claim_due_timer(now)
-            if timer is None:
+            claimed = tx.claim_due_timer(now)
+            if claimed is None:
                 return None
-            tx.finish_timer(timer, now)
-            account = tx.load(timer.account_id)
+            timer, account = claimed
             if account is None:
                 return _Decision(Outcome.IGNORED, "account gone")
             decision = self._timer_decision(tx, account, timer, now)

@@ -53,7 +53,13 @@ class SignatureVerifier(Protocol):
 class WriteTx(Protocol):
     """One database transaction; committed when its context exits cleanly."""
 
-    def load(self, account_id: str) -> Account | None: ...
+    def load(self, account_id: str, *, cached: bool = False) -> Account | None:
+        """The account as stored. ``cached=True`` may answer from the process's
+        cache without reading: only for callers whose write is checked against
+        the version they read (a stale answer then fails with ``ConcurrencyConflict``
+        and the retry reads afresh), and whose read-only outcomes cannot be
+        wrong on older knowledge."""
+        ...
 
     def load_by_ref(self, platform_ref: str) -> Account | None: ...
 
@@ -74,17 +80,30 @@ class WriteTx(Protocol):
         replace its unfired timers when ``timers`` is given."""
         ...
 
+    def record_and_save(
+        self,
+        entry: InboxEntry,
+        account: Account,
+        *,
+        expected_version: int,
+        transition: Transition | None,
+        timers: Sequence[Timer] | None,
+    ) -> bool:
+        """``record_event`` then ``save``, as one unit: False (and nothing
+        written) for a duplicate event, ``ConcurrencyConflict`` on a stale version."""
+        ...
+
     def record_event(self, entry: InboxEntry) -> bool:
         """Insert into the inbox; False if the event id is already there
         (a previous ``failed`` outcome may be overwritten)."""
         ...
 
-    def claim_due_timer(self, now: datetime) -> Timer | None:
-        """The earliest unfired timer due at ``now``, locked for this
-        transaction (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
+    def claim_due_timer(self, now: datetime) -> tuple[Timer, Account | None] | None:
+        """Mark the earliest unfired timer due at ``now`` as fired (at ``now``)
+        and return it with its account. Concurrent claimers skip each other's
+        rows (``FOR UPDATE SKIP LOCKED`` where the database has it); if this
+        transaction rolls back, the timer is unfired again."""
         ...
-
-    def finish_timer(self, timer: Timer, fired_at: datetime) -> None: ...
 
     def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         """An outbox message that is not a transition (e.g. a reminder)."""
@@ -113,6 +132,14 @@ class Store(Protocol):
     def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
 
     def ack_outbox(self, ids: Sequence[int], at: datetime) -> None: ...
+
+    def next_due_at(self) -> datetime | None:
+        """The earliest unfired timer's due time."""
+        ...
+
+    def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:
+        """Accounts not detached whose last snapshot is older than ``synced_before``."""
+        ...
 
     def timers(self, account_id: str) -> list[tuple[Timer, datetime | None]]:
         """All timers of an account with their fired time (None if unfired)."""

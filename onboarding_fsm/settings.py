@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     abandon_after_seconds: int = Field(24 * 3600, ge=60)
     reminder_offsets_seconds: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7 * 86400, 86400])
 
+    # worker
+    sweep_interval_seconds: float = Field(5.0, gt=0, le=3600)
+    reconcile_interval_seconds: float = Field(3600.0, gt=0)
+    reconcile_stale_after_seconds: int = Field(24 * 3600, ge=60)
+    misfire_grace_seconds: int = Field(60, ge=1)
+
     # concurrency
     max_conflict_retries: int = Field(5, ge=0, le=100)
 

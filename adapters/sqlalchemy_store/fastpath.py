@@ -81,19 +81,64 @@ class Dialect:
             "received_at = excluded.received_at, payload = excluded.payload "
             "WHERE ofsm_webhook_events.outcome = 'failed' RETURNING event_id"
         )
+        if self.postgres:
+            self.event_and_account = self._event_and_account_cte(sets)
         self.clear_timers = self._sql("DELETE FROM ofsm_timers WHERE account_id = :k_id AND fired_at IS NULL")
         self.insert_timer = self._sql(
             "INSERT INTO ofsm_timers (account_id, kind, due_at, fired_at) VALUES (:account_id, :kind, :due_at, NULL) "
             "ON CONFLICT DO NOTHING"
         )
-        self.claim_timer = self._sql(
+        pick = (
             "SELECT account_id, kind, due_at FROM ofsm_timers WHERE fired_at IS NULL AND due_at <= :k_now "
             f"ORDER BY due_at LIMIT 1{lock}"
         )
-        self.finish_timer = self._sql(
-            "UPDATE ofsm_timers SET fired_at = :fired_at "
-            "WHERE account_id = :k_id AND kind = :k_kind AND due_at = :k_due"
+        claim = (
+            "UPDATE ofsm_timers SET fired_at = :k_now WHERE (account_id, kind, due_at) = "
+            f"({pick}) RETURNING account_id, kind, due_at"
         )
+        # PostgreSQL: claim, mark and load the account in one round trip
+        joined = ", ".join("a." + c for c in ACCOUNT_COLUMNS)
+        self.claim_timer = self._sql(
+            f"WITH t AS ({claim}) SELECT t.account_id, t.kind, t.due_at, {joined} "
+            "FROM t LEFT JOIN ofsm_accounts a ON a.stripe_account_id = t.account_id"
+            if self.postgres
+            else claim
+        )
+        if self.postgres:
+            self.save_with_audit = self._sql(
+                f"WITH acct AS (UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id "
+                "AND version = :k_version RETURNING stripe_account_id), "
+                f"tr AS (INSERT INTO ofsm_transitions ({', '.join(TRANSITION_COLUMNS)}) "
+                f"SELECT {', '.join(f':t_{c}' for c in TRANSITION_COLUMNS)} FROM acct RETURNING seq), "
+                "ob AS (INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
+                "SELECT :o_account_id, :o_seq, :o_kind, :o_payload, :o_created_at FROM tr RETURNING id) "
+                "SELECT count(*) FROM acct"
+            )
+
+    def _event_and_account_cte(self, sets: str) -> dict[bool, str]:
+        """PostgreSQL: inbox row, account update, audit row and outbox row in
+        one statement (data-modifying CTEs), one round trip instead of four.
+        The update runs only if the event was new; the audit and outbox rows
+        only if the update matched the expected version."""
+        event_cols = ", ".join(EVENT_COLUMNS)
+        t_cols = ", ".join(TRANSITION_COLUMNS)
+        t_vals = ", ".join(f":t_{c}" for c in TRANSITION_COLUMNS)
+        head = (
+            f"WITH ev AS (INSERT INTO ofsm_webhook_events ({event_cols}) VALUES ({_values(EVENT_COLUMNS)}) "
+            "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
+            "received_at = excluded.received_at, payload = excluded.payload "
+            "WHERE ofsm_webhook_events.outcome = 'failed' RETURNING event_id), "
+            f"acct AS (UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id "
+            "AND version = :k_version AND EXISTS (SELECT 1 FROM ev) RETURNING stripe_account_id)"
+        )
+        with_audit = (
+            f"{head}, tr AS (INSERT INTO ofsm_transitions ({t_cols}) SELECT {t_vals} FROM acct RETURNING seq), "
+            "ob AS (INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
+            "SELECT :o_account_id, :o_seq, :o_kind, :o_payload, :o_created_at FROM tr RETURNING id) "
+            "SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM acct)"
+        )
+        without = f"{head} SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM acct)"
+        return {True: self._sql(with_audit), False: self._sql(without)}
 
     def _sql(self, text: str) -> str:
         return _PARAM.sub(r"%(\1)s", text) if self.postgres else text

@@ -48,7 +48,11 @@ def create_sql_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 5
     """An engine configured for this store (SQLite pragmas and locking)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+        # No pre-ping and no reset-on-return: each would cost a round trip per
+        # transaction. ``write`` always ends its transaction itself, reads run
+        # on SQLAlchemy connections that roll back on close, and a connection
+        # that breaks is invalidated by ``write`` (the error is retryable).
+        return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None)
     memory = parsed.database in (None, "", ":memory:")
     if memory:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
@@ -154,6 +158,14 @@ class AccountCache:
             self._items.move_to_end(account_id)
             return hit
 
+    def latest(self, account_id: str) -> Account | None:
+        with self._lock:
+            return self._items.get(account_id)
+
+    def evict(self, account_id: str) -> None:
+        with self._lock:
+            self._items.pop(account_id, None)
+
     def put(self, accounts: Sequence[Account]) -> None:
         with self._lock:
             for acct in accounts:
@@ -181,7 +193,11 @@ class SqlWriteTx:
         cached = self._cache.get(values["stripe_account_id"], values["version"])
         return cached if cached is not None else account_from_mapping(values)
 
-    def load(self, account_id: str) -> Account | None:
+    def load(self, account_id: str, *, cached: bool = False) -> Account | None:
+        if cached:
+            hit = self._cache.latest(account_id)
+            if hit is not None:
+                return hit
         return self._load(self._d.load, {"k_id": account_id})
 
     def load_by_ref(self, platform_ref: str) -> Account | None:
@@ -204,16 +220,30 @@ class SqlWriteTx:
         transition: Transition | None,
         timers: Sequence[Timer] | None,
     ) -> None:
-        self._cur.execute(self._d.update_account, self._d.account(account, expected_version=expected_version))
-        if self._cur.rowcount != 1:
+        params = self._d.account(account, expected_version=expected_version)
+        if self._d.postgres and transition is not None:
+            # one round trip for account, audit and outbox
+            params.update(self._audit_params(account, transition))
+            self._cur.execute(self._d.save_with_audit, params)
+            matched = self._cur.fetchone()[0]
+        else:
+            self._cur.execute(self._d.update_account, params)
+            matched = self._cur.rowcount
+            if matched == 1 and transition is not None:
+                self._append(account, transition)
+        if matched != 1:
+            self._cache.evict(account.stripe_account_id)
             raise ConcurrencyConflict(
                 f"account {account.stripe_account_id} changed since version {expected_version} was read"
             )
-        if transition is not None:
-            self._append(account, transition)
         if timers is not None:
             self._replace_timers(account.stripe_account_id, timers)
         self.written.append(account)
+
+    def _audit_params(self, account: Account, record: Transition) -> dict[str, Any]:
+        params = {f"t_{k}": v for k, v in self._d.transition(record).items()}
+        params.update({f"o_{k}": v for k, v in self._d.transition_outbox(record, account.platform_ref).items()})
+        return params
 
     def _append(self, account: Account, record: Transition) -> None:
         self._cur.execute(self._d.insert_transition, self._d.transition(record))
@@ -227,27 +257,54 @@ class SqlWriteTx:
                 [{"account_id": t.account_id, "kind": t.kind.value, "due_at": self._d.dt(t.due_at)} for t in new],
             )
 
+    def record_and_save(
+        self,
+        entry: InboxEntry,
+        account: Account,
+        *,
+        expected_version: int,
+        transition: Transition | None,
+        timers: Sequence[Timer] | None,
+    ) -> bool:
+        if not self._d.postgres:
+            if not self.record_event(entry):
+                return False
+            self.save(account, expected_version=expected_version, transition=transition, timers=timers)
+            return True
+        params = {**self._d.event(entry), **self._d.account(account, expected_version=expected_version)}
+        if transition is not None:
+            params.update(self._audit_params(account, transition))
+        self._cur.execute(self._d.event_and_account[transition is not None], params)
+        inserted, updated = self._cur.fetchone()
+        if not inserted:
+            return False
+        if not updated:
+            self._cache.evict(account.stripe_account_id)
+            raise ConcurrencyConflict(
+                f"account {account.stripe_account_id} changed since version {expected_version} was read"
+            )
+        if timers is not None:
+            self._replace_timers(account.stripe_account_id, timers)
+        self.written.append(account)
+        return True
+
     def record_event(self, entry: InboxEntry) -> bool:
         self._cur.execute(self._d.record_event, self._d.event(entry))
         return self._cur.fetchone() is not None
 
-    def claim_due_timer(self, now: datetime) -> Timer | None:
+    def claim_due_timer(self, now: datetime) -> tuple[Timer, Account | None] | None:
         self._cur.execute(self._d.claim_timer, {"k_now": self._d.dt(now)})
         row = self._cur.fetchone()
         if row is None:
             return None
-        return Timer(due_at=_dt(row[2]), account_id=row[0], kind=TimerKind(row[1]))
-
-    def finish_timer(self, timer: Timer, fired_at: datetime) -> None:
-        self._cur.execute(
-            self._d.finish_timer,
-            {
-                "k_id": timer.account_id,
-                "k_kind": timer.kind.value,
-                "k_due": self._d.dt(timer.due_at),
-                "fired_at": self._d.dt(fired_at),
-            },
-        )
+        timer = Timer(due_at=_dt(row[2]), account_id=row[0], kind=TimerKind(row[1]))
+        if not self._d.postgres:
+            return timer, self.load(timer.account_id)
+        if row[3] is None:
+            return timer, None
+        values = dict(zip(ACCOUNT_COLUMNS, row[3:], strict=True))
+        cached = self._cache.get(values["stripe_account_id"], values["version"])
+        return timer, cached if cached is not None else account_from_mapping(values)
 
     def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self._cur.execute(self._d.insert_outbox, self._d.outbox(account_id, None, kind, dict(payload), at))
@@ -314,7 +371,10 @@ class SqlStore:
                 yield tx
                 raw.commit()
             except BaseException as exc:
-                raw.rollback()
+                try:
+                    raw.rollback()
+                except Exception:
+                    raw.invalidate()  # the connection itself is broken: never hand it out again
                 translated = _translate(exc) if isinstance(exc, Exception) else None
                 if translated is not None:
                     raise translated from exc
@@ -402,6 +462,22 @@ class SqlStore:
             return
         with self.engine.begin() as conn:
             conn.execute(sa.update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
+
+    def next_due_at(self) -> datetime | None:
+        query = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.fired_at.is_(None))
+        with self._reader.connect() as conn:
+            return read_dt(conn.execute(query).scalar())
+
+    def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:
+        a = accounts.c
+        query = (
+            sa.select(accounts)
+            .where(a.synced_at < synced_before, a.deauthorized.is_(False), a.stripe_account_id > (after or ""))
+            .order_by(a.stripe_account_id)
+            .limit(limit)
+        )
+        with self._reader.connect() as conn:
+            return [account_from_mapping(r._mapping) for r in conn.execute(query)]
 
     def timers(self, account_id: str) -> list[tuple[Timer, datetime | None]]:
         query = sa.select(timers).where(timers.c.account_id == account_id).order_by(timers.c.due_at, timers.c.kind)

@@ -196,17 +196,16 @@ def test_timers_fire_once_and_survive_rederivation(store: SqlStore) -> None:
     with store.write() as tx:
         assert tx.claim_due_timer(START) is None
         claimed = tx.claim_due_timer(START + timedelta(hours=2))
-        assert claimed == due
-        tx.finish_timer(due, START + timedelta(hours=2))
+        assert claimed == (due, acct)
     # re-deriving the same set must not resurrect the fired timer
     with store.write() as tx:
         moved = replace(acct, version=2)
         tx.save(moved, expected_version=1, transition=None, timers=(due, later))
     with store.write() as tx:
-        assert tx.claim_due_timer(START + timedelta(days=3)) == later
+        assert tx.claim_due_timer(START + timedelta(days=3)) == (later, replace(acct, version=2))
     fired = dict(store.timers("acct_1"))
     assert fired[due] == START + timedelta(hours=2)
-    assert fired[later] is None
+    assert fired[later] == START + timedelta(days=3)
 
 
 def test_replacing_timers_drops_unfired_ones(store: SqlStore) -> None:
@@ -239,3 +238,35 @@ def test_times_come_back_aware_utc(store: SqlStore) -> None:
     got = store.get("acct_1")
     assert got is not None and got.created_at == START and got.created_at.tzinfo is not None
     assert store.history("acct_1")[0].at.utcoffset() == timedelta(0)
+
+
+def test_record_and_save_is_one_unit(store: SqlStore) -> None:
+    acct = account()
+    insert(store, acct)
+    t = record("acct_1", 2, acct.audit_head, State.CREATED, State.LINK_ISSUED)
+    moved = replace(acct, state=State.LINK_ISSUED, version=2, audit_seq=2, audit_head=t.hash)
+    with store.write() as tx:
+        assert tx.record_and_save(inbox("evt_1"), moved, expected_version=1, transition=t, timers=None)
+    assert store.get("acct_1") == moved
+    assert [p["seq"] for _, p in store.pending_outbox()] == [1, 2]
+    # the same event again: nothing written, not even the account
+    again = replace(moved, reason="again", version=3)
+    with store.write() as tx:
+        assert not tx.record_and_save(inbox("evt_1"), again, expected_version=2, transition=None, timers=None)
+    assert store.get("acct_1") == moved
+    # a stale version: the whole unit rolls back, inbox row included
+    with pytest.raises(ConcurrencyConflict), store.write() as tx:
+        tx.record_and_save(inbox("evt_2"), again, expected_version=1, transition=None, timers=None)
+    assert [e.event_id for e in store.inbox()] == ["evt_1"]
+    assert len(store.history("acct_1")) == 2
+
+
+def test_a_rolled_back_claim_leaves_the_timer_unfired(store: SqlStore) -> None:
+    due = Timer(START, "acct_1", TimerKind.DEADLINE)
+    insert(store, account(), (due,))
+    with pytest.raises(RuntimeError), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        assert tx.claim_due_timer(START) is not None
+        raise RuntimeError("crash mid-fire")
+    assert dict(store.timers("acct_1"))[due] is None
+    with store.write() as tx:
+        assert tx.claim_due_timer(START) is not None

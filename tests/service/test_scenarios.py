@@ -12,6 +12,12 @@ from onboarding_fsm.account import LinkFields
 from tests.conftest import World
 
 
+@pytest.fixture
+def db_url(any_db_url: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_db_url
+
+
 def path(world: World, account_id: str) -> list[tuple[str, str]]:
     return [(t.to_state.value, t.trigger.value) for t in world.engine.history(account_id)]
 

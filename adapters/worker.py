@@ -1,0 +1,189 @@
+"""``onboarding-fsm worker``: the timer sweep and reconciliation, pumped by APScheduler.
+
+APScheduler only pumps. Its job store is in memory and private to this
+process — it is never shared between processes (APScheduler 3 cannot
+coordinate that safely). Exactly-once firing comes from the database: due
+timers are rows claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) or under
+SQLite's single writer, so any number of workers can run at once, and a
+worker that was down fires what it missed, late but once, when it is back.
+
+Jobs: ``sweep`` on a short interval, ``wake`` re-armed at the earliest due
+time after every sweep (so a deadline does not wait for the next interval),
+and ``reconcile`` on its own interval. All coalesce, run one instance at a
+time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
+down cleanly, letting a running job finish its current transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from onboarding_fsm.engine import Engine, SweepReport
+from onboarding_fsm.reconcile import ReconcileReport, reconcile
+
+log = logging.getLogger("onboarding_fsm.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    sweep_interval: timedelta = timedelta(seconds=5)
+    reconcile_interval: timedelta = timedelta(hours=1)
+    reconcile_stale_after: timedelta = timedelta(hours=24)
+    misfire_grace: timedelta = timedelta(seconds=60)
+    sweep_batch: int = 1000
+
+
+class Worker:
+    def __init__(self, engine: Engine, config: WorkerConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config or WorkerConfig()
+        self.scheduler = BlockingScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(self.config.misfire_grace.total_seconds()),
+            },
+            timezone=UTC,
+        )
+        self._sweeping = threading.Lock()
+        self._stopping = threading.Event()
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def sweep(self) -> SweepReport | None:
+        """Fire what is due, in batches, until nothing is; then arm the wake-up."""
+        if not self._sweeping.acquire(blocking=False):
+            return None  # the interval job and the wake-up met: one is enough
+        try:
+            started = time.monotonic()
+            total = SweepReport((), 0, 0)
+            while not self._stopping.is_set():
+                report = self.engine.sweep(limit=self.config.sweep_batch)
+                total = SweepReport(
+                    total.transitions + report.transitions,
+                    total.reminders + report.reminders,
+                    total.skipped + report.skipped,
+                )
+                if report.timers < self.config.sweep_batch:
+                    break
+            kinds: dict[str, int] = {}
+            for t in total.transitions:
+                kinds[t.trigger.value] = kinds.get(t.trigger.value, 0) + 1
+            log.info(
+                "sweep fired %d transition(s) %s, %d reminder(s), %d obsolete timer(s) in %.3f s",
+                len(total.transitions),
+                kinds or "",
+                total.reminders,
+                total.skipped,
+                time.monotonic() - started,
+            )
+            self._arm_wake()
+            return total
+        finally:
+            self._sweeping.release()
+
+    def _arm_wake(self) -> None:
+        due = self.engine.next_due()
+        if due is None or not self.scheduler.running:
+            return
+        now = self.engine.clock.now()
+        sweep_job = self.scheduler.get_job("sweep")
+        next_sweep = sweep_job.next_run_time if sweep_job is not None else None
+        if next_sweep is None or next_sweep <= now:  # this very run, or not yet rescheduled
+            next_sweep = now + self.config.sweep_interval
+        if due >= next_sweep:
+            return  # the interval gets there first
+        when = max(due, now)
+        self.scheduler.add_job(self.sweep, DateTrigger(run_date=when), id="wake", replace_existing=True)
+        log.debug("next timer due %s; wake armed", due.isoformat())
+
+    def reconcile(self) -> ReconcileReport:
+        started = time.monotonic()
+        report = reconcile(self.engine, stale_after=self.config.reconcile_stale_after)
+        log.info(
+            "reconcile listed %d, re-fetched %d, drift %d (%d adopted), %d error(s) in %.1f s",
+            report.listed,
+            report.refetched,
+            len(report.drift),
+            len(report.adopted),
+            len(report.errors),
+            time.monotonic() - started,
+        )
+        for drift in report.drift:
+            log.info(
+                "drift %s (%s): %s -> %s by %s: %s",
+                drift.account_id,
+                drift.platform_ref,
+                drift.from_state,
+                drift.to_state.value,
+                drift.how,
+                drift.reason,
+            )
+        return report
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def configure(self) -> None:
+        now = self.engine.clock.now()
+        self.scheduler.add_job(
+            self.sweep,
+            IntervalTrigger(seconds=self.config.sweep_interval.total_seconds()),
+            id="sweep",
+            next_run_time=now,
+        )
+        self.scheduler.add_job(
+            self.reconcile,
+            IntervalTrigger(seconds=self.config.reconcile_interval.total_seconds()),
+            id="reconcile",
+            next_run_time=now + timedelta(seconds=1),
+        )
+
+    def stop(self, *_: Any) -> None:
+        if self._stopping.is_set():
+            return
+        log.info("stopping: finishing the running job, then exiting")
+        self._stopping.set()
+        if self.scheduler.running:
+            # jobs run on the executor's threads: waiting lets the running one
+            # finish its transaction (the sweep checks _stopping between batches)
+            self.scheduler.shutdown(wait=True)
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT."""
+        self.configure()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info(
+            "worker started: sweep every %s, reconcile every %s",
+            self.config.sweep_interval,
+            self.config.reconcile_interval,
+        )
+        try:
+            self.scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("worker stopped")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def run_until_idle(self) -> SweepReport:
+        """One sweep until nothing is due (cron-friendly and for tests)."""
+        report = self.sweep()
+        assert report is not None
+        return report

@@ -1,0 +1,146 @@
+"""Reconciliation: read accounts from Stripe and heal what webhooks missed.
+
+Webhooks are retried for three days at most, arrive in any order, and Stripe
+very occasionally fails to generate an event; the Events API only reaches
+back 30 days. So reconciliation reads *accounts*, not events: it pages
+through the platform's accounts at Stripe, re-fetches local accounts that
+have not been synced for a while (deauthorized and deleted accounts vanish
+from the listing), and applies every snapshot through the normal ``sync``
+trigger, so each repair is an audited transition with source ``reconcile``.
+Accounts Stripe has with our platform reference but we do not (a crash
+between Stripe's answer and our commit) are adopted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from .account import Account
+from .engine import Engine
+from .errors import OnboardingError, StripeAuthenticationFailed, StripeRequestFailed
+from .snapshot import AccountSnapshot
+from .states import Source, State
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    account_id: str
+    platform_ref: str
+    from_state: State | None
+    to_state: State
+    reason: str
+    how: str  # "synced" | "adopted" | "detached"
+
+
+@dataclass
+class ReconcileReport:
+    listed: int = 0
+    refetched: int = 0
+    drift: list[Drift] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def adopted(self) -> list[str]:
+        return [d.account_id for d in self.drift if d.how == "adopted"]
+
+
+def reconcile(
+    engine: Engine,
+    *,
+    stale_after: timedelta = timedelta(hours=24),
+    page_size: int = 100,
+    full: bool = True,
+    progress: Callable[[int], None] | None = None,
+    actor: str = "reconcile",
+) -> ReconcileReport:
+    """One reconciliation run; safe to run from several workers at once."""
+    report = ReconcileReport()
+    seen: set[str] = set()
+    tick = progress or (lambda n: None)
+    if full:
+        cursor: str | None = None
+        while True:
+            page = engine.gateway.list_accounts(limit=page_size, starting_after=cursor)
+            for snapshot in page.accounts:
+                seen.add(snapshot.id)
+                report.listed += 1
+                _apply(engine, snapshot, report, actor)
+                tick(1)
+            if not page.has_more or not page.accounts:
+                break
+            cursor = page.accounts[-1].id
+    cutoff = engine.clock.now() - stale_after
+    after: str | None = None
+    missing: list[Account] = []
+    fetched = 0
+    while True:
+        batch = engine.store.stale_accounts(cutoff, after=after)
+        if not batch:
+            break
+        after = batch[-1].stripe_account_id
+        for local in batch:
+            if local.stripe_account_id in seen:
+                continue
+            report.refetched += 1
+            try:
+                snapshot = engine.gateway.retrieve_account(local.stripe_account_id)
+            except StripeAuthenticationFailed as exc:
+                if exc.http_status == 401:
+                    raise  # the key itself is bad: nothing to learn about any account
+                _detach(engine, local, "access lost (reconcile)", report, actor)
+            except StripeRequestFailed as exc:
+                if exc.http_status == 404:
+                    missing.append(local)
+                else:
+                    report.errors.append(f"{local.stripe_account_id}: {exc}")
+            except OnboardingError as exc:
+                report.errors.append(f"{local.stripe_account_id}: {exc}")
+            else:
+                fetched += 1
+                _apply(engine, snapshot, report, actor)
+            tick(1)
+    if missing and report.listed == 0 and fetched == 0:
+        # not one account is visible: a wrong key or mode, not mass deletion
+        report.errors.append(f"{len(missing)} account(s) not found and none visible: check the Stripe key and mode")
+    else:
+        for local in missing:
+            _detach(engine, local, "not found at Stripe (reconcile)", report, actor)
+    return report
+
+
+def _apply(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+    try:
+        local = engine.store.get(snapshot.id)
+        if local is None:
+            if snapshot.platform_ref and engine.store.get_by_ref(snapshot.platform_ref) is None:
+                adopted = engine.adopt(snapshot, actor=actor)
+                report.drift.append(
+                    Drift(
+                        adopted.stripe_account_id, adopted.platform_ref, None, adopted.state, adopted.reason, "adopted"
+                    )
+                )
+            return
+        account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=actor)
+        if transition is not None and transition.from_state != transition.to_state:
+            report.drift.append(
+                Drift(
+                    account.stripe_account_id,
+                    account.platform_ref,
+                    transition.from_state,
+                    transition.to_state,
+                    transition.reason,
+                    "synced",
+                )
+            )
+    except OnboardingError as exc:
+        report.errors.append(f"{snapshot.id}: {exc}")
+
+
+def _detach(engine: Engine, local: Account, reason: str, report: ReconcileReport, actor: str) -> None:
+    transition = engine.detach(local.stripe_account_id, reason, source=Source.RECONCILE, actor=actor)
+    if transition is not None:
+        report.drift.append(
+            Drift(local.stripe_account_id, local.platform_ref, local.state, State.DISABLED, reason, "detached")
+        )

@@ -1,0 +1,114 @@
+"""Reconciliation heals what webhooks missed, adopts orphans, reports drift."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.simulator import Simulator
+from onboarding_fsm import FakeClock, Source, State
+from onboarding_fsm.account import NewAccount
+from onboarding_fsm.errors import StripeAuthenticationFailed
+from onboarding_fsm.reconcile import reconcile
+from tests.conftest import World, make_world
+
+
+@pytest.fixture
+def db_url(any_db_url: str) -> str:
+    return any_db_url
+
+
+def test_a_dropped_webhook_is_healed_by_an_audited_sync(world: World) -> None:
+    acct = world.create()
+    url = world.engine.issue_link(acct).url
+    world.sim.delivery.hold = True  # the webhook never arrives
+    world.sim.visit(url).complete()  # and the holder never comes back to return_url
+    assert world.state(acct) == "link_issued"
+    report = reconcile(world.engine)
+    assert report.listed == 1
+    [drift] = report.drift
+    assert (drift.account_id, drift.from_state, drift.to_state, drift.how) == (
+        acct,
+        State.LINK_ISSUED,
+        State.VERIFIED,
+        "synced",
+    )
+    last = world.engine.history(acct)[-1]
+    assert (last.source, last.to_state, last.actor) == (Source.RECONCILE, State.VERIFIED, "reconcile")
+    assert reconcile(world.engine).drift == []  # nothing left to heal
+
+
+def test_an_orphan_is_adopted(world: World) -> None:
+    """Stripe created the account, our commit never happened."""
+    orphan = world.sim.create_account(
+        NewAccount("seller-orphan", "US", ("card_payments", "transfers")), idempotency_key="lost"
+    )
+    world.sim.create_account(NewAccount("not-ours", "US", ()), idempotency_key="x")  # tagged, but see below
+    stranger = world.sim.create_account_json({"country": "US"}, idempotency_key="stranger")  # no reference at all
+    report = reconcile(world.engine)
+    assert set(report.adopted) == {orphan.id, world.engine.find_account("not-ours").stripe_account_id}  # type: ignore[union-attr]
+    adopted = world.engine.get_account(orphan.id)
+    assert (adopted.platform_ref, adopted.state) == ("seller-orphan", State.CREATED)
+    assert world.engine.history(orphan.id)[0].source is Source.RECONCILE
+    with pytest.raises(Exception, match="no onboarding account"):
+        world.engine.get_account(stranger["id"])
+    # and creating it again through the API returns the adopted account
+    assert (
+        world.engine.create_account("seller-orphan", "US", ["card_payments", "transfers"]).stripe_account_id
+        == orphan.id
+    )
+
+
+def test_a_missed_deauthorization_is_found_by_refetching_stale_accounts(world: World) -> None:
+    acct = world.create()
+    world.onboard(acct)
+    world.sim.delivery.hold = True
+    world.sim.deauthorize(acct)  # event lost; the account vanishes from the listing
+    world.clock.advance(timedelta(hours=25))
+    report = reconcile(world.engine, stale_after=timedelta(hours=24))
+    assert report.refetched == 1
+    assert [(d.how, d.to_state) for d in report.drift] == [("detached", State.DISABLED)]
+    view = world.engine.get_account(acct)
+    assert (view.state, view.deauthorized) == (State.DISABLED, True)
+
+
+def test_recently_synced_accounts_are_not_refetched(world: World) -> None:
+    acct = world.create()
+    world.onboard(acct)
+    retrieves = world.sim.calls["retrieve_account"]
+    report = reconcile(world.engine, full=False, stale_after=timedelta(hours=24))
+    assert report.refetched == 0 and world.sim.calls["retrieve_account"] == retrieves
+
+
+def test_a_wrong_key_does_not_detach_everything(db_url: str, clock: FakeClock) -> None:
+    world = make_world(db_url, clock)
+    for n in range(3):
+        world.create(f"seller-{n}")
+    # the same database, pointed at a Stripe that knows none of its accounts
+    other = make_world(db_url, clock, sim=Simulator(clock, seed=99))
+    clock.advance(timedelta(days=2))
+    report = reconcile(other.engine)
+    assert report.drift == [] and "none visible" in report.errors[0]
+    assert {a.state for a in other.engine.accounts()} == {State.CREATED}
+
+
+def test_a_bad_key_stops_the_run(world: World) -> None:
+    world.create()
+    world.clock.advance(timedelta(days=2))
+
+    def refuse(account_id: str) -> object:
+        raise StripeAuthenticationFailed("Invalid API Key provided", http_status=401)
+
+    world.sim.retrieve_account = refuse  # type: ignore[assignment,method-assign]
+    with pytest.raises(StripeAuthenticationFailed):
+        reconcile(world.engine, full=False)
+    assert world.state(world.engine.accounts()[0].stripe_account_id) == "created"
+
+
+def test_progress_is_reported(world: World) -> None:
+    for n in range(5):
+        world.create(f"s{n}")
+    ticks: list[int] = []
+    reconcile(world.engine, page_size=2, progress=ticks.append)
+    assert sum(ticks) == 5
