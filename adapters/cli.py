@@ -62,6 +62,61 @@ def cmd_check_deadlines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import run
+
+    return run(_settings(args), simulator_port=args.simulator_port)
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    import secrets
+
+    import uvicorn
+
+    from onboarding_fsm import SystemClock
+
+    from .serving import bind, url_of
+    from .simulator import Simulator
+    from .simulator.server import TEST_KEY, SimulatorServer
+
+    settings = _settings(args)
+    sock = bind(args.host, args.port)
+    sim = Simulator(
+        SystemClock(),
+        webhook_secret=settings.webhook_secret_values()[0],
+        hosted_base_url=url_of(sock),
+        seed=secrets.randbits(32),
+    )
+    server = SimulatorServer(sim, webhook_url=args.webhook_url)
+    server.start_delivery()
+    print(f"simulated Stripe API on {url_of(sock)}/v1 (key {TEST_KEY})")
+    print(f"webhooks to {args.webhook_url or '(none: pass --webhook-url)'}, signed with the first webhook secret")
+    print(
+        f"point onboarding-fsm at it: ONBOARDING_FSM_STRIPE_BACKEND=stripe ONBOARDING_FSM_STRIPE_API_KEY={TEST_KEY} "
+        f"ONBOARDING_FSM_STRIPE_API_BASE={url_of(sock)}",
+        flush=True,
+    )
+    try:
+        uvicorn.Server(uvicorn.Config(server.app, log_level="warning", lifespan="off", access_log=False)).run(
+            sockets=[sock]
+        )
+    finally:
+        server.stop_delivery()
+    return 0
+
+
+def cmd_start_url(args: argparse.Namespace) -> int:
+    from .http.auth import SignedTokenAuth
+
+    settings = _settings(args)
+    if settings.session_secret is None:
+        print("error: set ONBOARDING_FSM_SESSION_SECRET (shared with the serving process)", file=sys.stderr)
+        return 2
+    auth = SignedTokenAuth(settings.session_secret.get_secret_value(), max_age=settings.session_max_age_seconds)
+    print(f"{settings.start_url(args.account)}?token={auth.token_for(args.account, args.holder)}")
+    return 0
+
+
 def _worker_config(settings: Settings) -> Any:
     from .worker import WorkerConfig
 
@@ -195,6 +250,23 @@ def parser() -> argparse.ArgumentParser:
     deadlines = sub.add_parser("check-deadlines", help="fire due deadline, abandonment and reminder timers")
     deadlines.add_argument("--now", help="ISO-8601 UTC time to check at (default: now)")
     deadlines.set_defaults(func=cmd_check_deadlines)
+
+    serve = sub.add_parser("serve", help="serve the webhook and onboarding endpoints (+ the simulator by default)")
+    serve.add_argument("--simulator-port", type=int, default=12111)
+    serve.set_defaults(func=cmd_serve)
+
+    simulator = sub.add_parser("simulator", help="serve only the simulated Stripe API and hosted form over HTTP")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=12111)
+    simulator.add_argument(
+        "--webhook-url", help="where to POST signed events (e.g. http://127.0.0.1:8000/webhooks/stripe)"
+    )
+    simulator.set_defaults(func=cmd_simulator)
+
+    start_url = sub.add_parser("start-url", help="a signed start URL for an account (embedded token scheme)")
+    start_url.add_argument("account")
+    start_url.add_argument("--holder", default="holder")
+    start_url.set_defaults(func=cmd_start_url)
 
     worker = sub.add_parser("worker", help="run the timer sweep and reconciliation (APScheduler, this process)")
     worker.add_argument("--until-idle", action="store_true", help="sweep until nothing is due, then exit (cron)")

@@ -24,6 +24,9 @@ def main() -> None:
     rounds = 2 if args.quick else 5
     ingest.main(rounds=rounds, per_round=300 if args.quick else 1000)
     ingest.main(rounds=rounds, per_round=300 if args.quick else 1000, synchronous="NORMAL")
+    from . import http
+
+    http.main(quick=args.quick)
     if not args.postgres:
         print("\nPostgreSQL benchmarks skipped: pass --postgres URL or set ONBOARDING_FSM_TEST_POSTGRES_URL")
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,6 +42,7 @@ from .errors import (
     PermanentError,
     TimestampOutOfTolerance,
     TriggerNotAllowed,
+    WebhookRejected,
 )
 from .events import (
     ACCOUNT_UPDATED,
@@ -53,7 +55,7 @@ from .events import (
     parse_event,
 )
 from .machine import allowed, fire
-from .ports import Clock, SignatureVerifier, Store, StripeGateway, WriteTx
+from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
 from .redact import strip_event
 from .settings import Settings
 from .snapshot import PLATFORM_REF_KEY, AccountSnapshot, parse_account
@@ -108,6 +110,14 @@ class _Decision:
     transition: Transition | None = None
 
 
+class _NoObserver:
+    def on_transition(self, transition: Transition) -> None:
+        return None
+
+    def on_webhook(self, outcome: str, seconds: float) -> None:
+        return None
+
+
 def _floor_second(value: datetime) -> datetime:
     return value.replace(microsecond=0)
 
@@ -121,6 +131,7 @@ class Engine:
         gateway: StripeGateway,
         verifier: SignatureVerifier,
         clock: Clock,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -128,6 +139,7 @@ class Engine:
         self.clock = clock
         self.stats = EngineStats()
         self._verifier = verifier
+        self.observer: Observer = observer or _NoObserver()
         self._policy = settings.policy
         self._abandon_after = settings.abandon_after
         self._reminders = settings.reminder_offsets
@@ -159,7 +171,11 @@ class Engine:
             return existing
         snapshot = self.gateway.create_account(new, idempotency_key=self.create_idempotency_key(platform_ref))
         now = self.clock.now()
-        return self._retrying(lambda: self._insert_account(new, snapshot, now, Cause(Source.API, actor=actor)))
+        account, written = self._retrying(
+            lambda: self._insert_account(new, snapshot, now, Cause(Source.API, actor=actor))
+        )
+        self._observe(*written)
+        return account
 
     def issue_link(
         self,
@@ -201,7 +217,9 @@ class Engine:
             return account
         snapshot = self.gateway.retrieve_account(account_id)
         cause = Cause(Source.RETURN, actor=actor)
-        return self._retrying(lambda: self._apply_fetched(account_id, snapshot, cause, returning=True))[0]
+        account, transition = self._retrying(lambda: self._apply_fetched(account_id, snapshot, cause, returning=True))
+        self._observe(transition)
+        return account
 
     def sync_account(self, account_id: str, *, source: Source = Source.RECONCILE, actor: str | None = None) -> Account:
         """Fetch the account from Stripe and apply it as a ``sync``."""
@@ -210,7 +228,9 @@ class Engine:
             return account
         snapshot = self.gateway.retrieve_account(account_id)
         cause = Cause(source, actor=actor)
-        return self._retrying(lambda: self._apply_fetched(account_id, snapshot, cause, returning=False))[0]
+        account, transition = self._retrying(lambda: self._apply_fetched(account_id, snapshot, cause, returning=False))
+        self._observe(transition)
+        return account
 
     def ingest_webhook(self, raw_body: bytes, signature_header: str | None) -> WebhookResult:
         """Verify, dedupe and apply one Stripe webhook delivery.
@@ -221,7 +241,17 @@ class Engine:
         """
         if not isinstance(raw_body, bytes | bytearray | memoryview):
             raise InvalidInput("raw_body must be the raw request body as bytes")
-        body = bytes(raw_body)
+        started = time.perf_counter()
+        try:
+            result = self._ingest_webhook(bytes(raw_body), signature_header)
+        except WebhookRejected:
+            self.observer.on_webhook("rejected", time.perf_counter() - started)
+            raise
+        self._observe(result.transition)
+        self.observer.on_webhook(result.outcome.value, time.perf_counter() - started)
+        return result
+
+    def _ingest_webhook(self, body: bytes, signature_header: str | None) -> WebhookResult:
         signed_at = self._verifier.verify(body, signature_header)
         now = self.clock.now()
         skew = now.timestamp() - signed_at
@@ -262,6 +292,7 @@ class Engine:
                 break
             if outcome.transition is not None:
                 fired.append(outcome.transition)
+                self._observe(outcome.transition)
             elif outcome.detail == "reminder":
                 reminders += 1
             else:
@@ -279,7 +310,9 @@ class Engine:
     ) -> tuple[Account, Transition | None]:
         """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
         cause = Cause(source, actor=actor)
-        return self._retrying(lambda: self._apply_fetched(snapshot.id, snapshot, cause, returning=False))
+        account, transition = self._retrying(lambda: self._apply_fetched(snapshot.id, snapshot, cause, returning=False))
+        self._observe(transition)
+        return account, transition
 
     def adopt(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Account:
         """Take in a Stripe account tagged with our platform reference that
@@ -292,7 +325,9 @@ class Engine:
             capabilities=tuple(name for name, _ in snapshot.capabilities),
         )
         cause = Cause(Source.RECONCILE, "adopted", actor)
-        return self._retrying(lambda: self._insert_account(new, snapshot, self.clock.now(), cause))
+        account, written = self._retrying(lambda: self._insert_account(new, snapshot, self.clock.now(), cause))
+        self._observe(*written)
+        return account
 
     def detach(
         self, account_id: str, reason: str, *, source: Source = Source.RECONCILE, actor: str | None = None
@@ -320,7 +355,9 @@ class Engine:
                 self._save(tx, account, moved, transition)
                 return transition
 
-        return self._retrying(attempt)
+        transition = self._retrying(attempt)
+        self._observe(transition)
+        return transition
 
     # ---------------------------------------------------------------- views
 
@@ -360,6 +397,12 @@ class Engine:
         return "onboarding-fsm-create-" + hashlib.sha256(platform_ref.encode("utf-8")).hexdigest()[:48]
 
     # ------------------------------------------------------------- helpers
+
+    def _observe(self, *transitions: Transition | None) -> None:
+        """Tell the observer (metrics) about transitions that were committed."""
+        for transition in transitions:
+            if transition is not None:
+                self.observer.on_transition(transition)
 
     def _require(self, account_id: str) -> Account:
         if not isinstance(account_id, str) or not _ACCOUNT_ID.match(account_id):
@@ -496,11 +539,13 @@ class Engine:
 
     # --------------------------------------------------------- create/link
 
-    def _insert_account(self, new: NewAccount, snapshot: AccountSnapshot, now: datetime, cause: Cause) -> Account:
+    def _insert_account(
+        self, new: NewAccount, snapshot: AccountSnapshot, now: datetime, cause: Cause
+    ) -> tuple[Account, list[Transition]]:
         with self.store.write() as tx:
             existing = tx.load_by_ref(new.platform_ref) or tx.load(snapshot.id)
             if existing is not None:
-                return existing
+                return existing, []
             result = classify(snapshot, self._policy)
             birth_reason = (
                 result.reason
@@ -541,8 +586,8 @@ class Engine:
             moved, transition = self._classified_move(account, snapshot, Trigger.SYNC, cause, now)
             if transition is not None:
                 self._save(tx, account, moved, transition)
-                account = moved
-            return account
+                return moved, [birth, transition]
+            return account, [birth]
 
     def _mint(self, account: Account, params: LinkParams, trigger: Trigger, cause: Cause) -> Link:
         if not allowed(account.state, trigger):
@@ -568,7 +613,7 @@ class Engine:
         link = replace(link, params=params)
         reason = f"link={params.type.value}/{params.fields.value}/future={params.future_requirements.value}"
 
-        def record() -> None:
+        def record() -> Transition | None:
             with self.store.write() as tx:
                 current = tx.load(account.stripe_account_id)
                 if current is None:
@@ -586,8 +631,9 @@ class Engine:
                     link_expires_at=link.expires_at,
                 )
                 self._save(tx, current, moved, transition)
+                return transition
 
-        self._retrying(record)
+        self._observe(self._retrying(record))
         return link
 
     # -------------------------------------------------------------- syncing

@@ -19,6 +19,15 @@ from .states import State
 from .timers import Timer
 
 
+class Observer(Protocol):
+    """Told about what the engine committed (metrics, tracing). Called after
+    the transaction, on the caller's thread; must not raise."""
+
+    def on_transition(self, transition: Transition) -> None: ...
+
+    def on_webhook(self, outcome: str, seconds: float) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""
@@ -132,6 +141,12 @@ class Store(Protocol):
     def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
 
     def ack_outbox(self, ids: Sequence[int], at: datetime) -> None: ...
+
+    def count_by_state(self) -> dict[State, int]: ...
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        ...
 
     def next_due_at(self) -> datetime | None:
         """The earliest unfired timer's due time."""

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str | None = None
     stripe_max_network_retries: int = Field(2, ge=0, le=10)
+    stripe_timeout_seconds: float = Field(30.0, gt=0, le=300)
     livemode: bool = False
 
     # webhooks
@@ -63,6 +64,16 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     refresh_path: str = "/onboarding/{account}/refresh"
     return_path: str = "/onboarding/{account}/return"
+
+    # the platform's HTTP side (adapters.http)
+    webhook_path: str = "/webhooks/stripe"
+    start_path: str = "/onboarding/{account}/start"
+    return_page_url: str | None = None  # where the holder lands after return; default: a built-in page
+    auth_hook: str | None = None  # "package.module:factory" -> Authenticator; required in live mode
+    session_secret: SecretStr | None = None  # signs the embedded token scheme; random per process if unset
+    session_max_age_seconds: int = Field(900, ge=60, le=86400)
+    refresh_limit: int = Field(10, ge=1)
+    refresh_window_seconds: int = Field(600, ge=1)
 
     # policy
     collection: Collection = Collection.INCREMENTAL
@@ -149,7 +160,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("refresh_path", "return_path")
+    @field_validator("refresh_path", "return_path", "start_path")
     @classmethod
     def _has_placeholder(cls, value: str) -> str:
         if "{account}" not in value or not value.startswith("/"):
@@ -201,6 +212,9 @@ class Settings(BaseSettings):
 
     def return_url(self, account_id: str) -> str:
         return self.public_base_url + self.return_path.format(account=account_id)
+
+    def start_url(self, account_id: str) -> str:
+        return self.public_base_url + self.start_path.format(account=account_id)
 
     def webhook_secret_values(self) -> list[str]:
         return [s.get_secret_value() for s in self.webhook_secrets]

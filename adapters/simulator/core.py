@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapters import stripe_params
 from onboarding_fsm.account import AccountPage, Link, LinkParams, LinkRequest, LinkType, NewAccount
 from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import (
@@ -32,7 +33,7 @@ from onboarding_fsm.errors import (
 )
 from onboarding_fsm.ports import Clock
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
-from onboarding_fsm.snapshot import PLATFORM_REF_KEY, AccountSnapshot, parse_account
+from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
 from . import catalog
 from .catalog import Verdict
@@ -126,7 +127,7 @@ class Simulator:
             if self.outbox._busy:
                 return []
             self.outbox._busy = True
-            events = self.outbox.expand(lambda: self._id("evt_", 24))
+            events = self.outbox.expand(lambda: self._id("evt_", 24), self._now())
         try:
             return self.outbox.send(events, self._now())
         finally:
@@ -245,7 +246,9 @@ class Simulator:
     # ------------------------------------------------------- StripeGateway
 
     def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot:
-        return parse_account(self.create_account_json(_new_account_params(new), idempotency_key=idempotency_key))
+        return parse_account(
+            self.create_account_json(stripe_params.account_create(new), idempotency_key=idempotency_key)
+        )
 
     def create_account_json(self, params: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/accounts`` with Stripe's parameters (nested dict)."""
@@ -396,18 +399,7 @@ class Simulator:
             return [copy.deepcopy(a.render(now)) for a in ordered[:limit]], len(ordered) > limit
 
     def create_account_link(self, request: LinkRequest) -> Link:
-        data = self.create_account_link_json(
-            {
-                "account": request.account_id,
-                "type": request.params.type.value,
-                "refresh_url": request.refresh_url,
-                "return_url": request.return_url,
-                "collection_options": {
-                    "fields": request.params.fields.value,
-                    "future_requirements": request.params.future_requirements.value,
-                },
-            }
-        )
+        data = self.create_account_link_json(stripe_params.account_link(request))
         return Link(
             url=data["url"],
             created_at=from_unix(data["created"]),
@@ -674,21 +666,6 @@ def _controller(raw: Mapping[str, Any]) -> dict[str, Any]:
             "controller[stripe_dashboard][type]",
         )
     return out
-
-
-def _new_account_params(new: NewAccount) -> dict[str, Any]:
-    """The ``POST /v1/accounts`` parameters for a ``NewAccount`` (shared with the SDK adapter)."""
-    params: dict[str, Any] = dict(new.prefill)
-    params["country"] = new.country
-    params["capabilities"] = {name: {"requested": True} for name in new.capabilities}
-    params["metadata"] = {PLATFORM_REF_KEY: new.platform_ref}
-    if new.controller is not None:
-        params["controller"] = dict(new.controller)
-    if new.type is not None:
-        params["type"] = new.type
-    if new.business_type is not None:
-        params["business_type"] = new.business_type
-    return params
 
 
 __all__ = ["FormError", "HostedSession", "LinkUnusable", "SimLink", "Simulator", "SimulatorError"]

@@ -1,10 +1,11 @@
 """Webhook delivery the way Stripe does it: signed, at least once, in no
-guaranteed order, retried until the endpoint answers.
+guaranteed order, retried with backoff until the endpoint answers 2xx.
 
 Knobs make the bad days reproducible: ``duplicate_rate`` re-sends an event,
 ``split_rate`` sends a second Event object (new id) for the same change,
 ``hold`` keeps events until ``deliver()`` is called, ``reorder`` shuffles
-each batch. A seeded RNG makes every run repeatable.
+each batch. A seeded RNG makes every run repeatable. Retries wait
+``retry_base * 2**(attempts-1)`` seconds (capped) on the simulator's clock.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Delivery:
     reorder: bool = False
     seed: int = 0
     max_attempts: int = 16
+    retry_base: float = 0.0
+    retry_cap: float = 3600.0
 
 
 @dataclass
@@ -38,6 +41,13 @@ class Attempt:
 
 
 @dataclass
+class _Retry:
+    event: dict[str, Any]
+    attempts: int
+    not_before: float
+
+
+@dataclass
 class Outbox:
     """Events waiting for delivery, and the record of what was delivered."""
 
@@ -45,7 +55,7 @@ class Outbox:
     knobs: Delivery = field(default_factory=Delivery)
     sink: Sink | None = None
     queue: list[dict[str, Any]] = field(default_factory=list)
-    retry: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    retry: list[_Retry] = field(default_factory=list)
     log: list[Attempt] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     emitted: list[dict[str, Any]] = field(default_factory=list)
@@ -53,15 +63,18 @@ class Outbox:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.knobs.seed)
         self._busy = False
+        self._attempts: dict[int, int] = {}
 
     def sign(self, event: dict[str, Any], timestamp: int) -> tuple[bytes, str]:
         body = json.dumps(event, separators=(",", ":")).encode("utf-8")
         return body, sign(body, self.secret, timestamp)
 
-    def expand(self, new_id: Callable[[], str]) -> list[dict[str, Any]]:
-        """Take the queue, apply duplicate/split/reorder knobs."""
-        batch: list[tuple[dict[str, Any], int]] = [(e, 0) for e in self.queue] + self.retry
-        self.queue, self.retry = [], []
+    def expand(self, new_id: Callable[[], str], now: float) -> list[dict[str, Any]]:
+        """Take the queue and the retries now due; apply duplicate/split/reorder knobs."""
+        due = [r for r in self.retry if r.not_before <= now]
+        self.retry = [r for r in self.retry if r.not_before > now]
+        batch: list[tuple[dict[str, Any], int]] = [(e, 0) for e in self.queue] + [(r.event, r.attempts) for r in due]
+        self.queue = []
         out: list[tuple[dict[str, Any], int]] = []
         for event, attempts in batch:
             out.append((event, attempts))
@@ -81,7 +94,7 @@ class Outbox:
             if self.sink is None:
                 self.queue.append(event)
                 continue
-            body, header = self.sign(event, timestamp)
+            body, header = self.sign(event, timestamp)  # a retry is signed anew, as Stripe does
             try:
                 attempt.result = self.sink(body, header)
             except Exception as exc:  # any non-2xx: Stripe retries
@@ -90,7 +103,45 @@ class Outbox:
                 if tries >= self.knobs.max_attempts:
                     self.dead.append(event)
                 else:
-                    self.retry.append((event, tries))
+                    wait = min(self.knobs.retry_base * 2 ** (tries - 1), self.knobs.retry_cap)
+                    self.retry.append(_Retry(event, tries, timestamp + wait))
             self.log.append(attempt)
             sent.append(attempt)
         return sent
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + len(self.retry)
+
+
+class HttpSink:
+    """POST each delivery to a URL, as Stripe does; any non-2xx raises (and is retried)."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        import httpx
+
+        self.url = url
+        self._client = httpx.Client(timeout=timeout)
+
+    def __call__(self, body: bytes, header: str) -> int:
+        response = self._client.post(
+            self.url,
+            content=body,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": header,
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            },
+        )
+        if not 200 <= response.status_code < 300:
+            raise DeliveryFailed(response.status_code, response.text[:200])
+        return response.status_code
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"endpoint answered {status}: {body}")
+        self.status = status

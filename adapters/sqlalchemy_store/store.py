@@ -13,6 +13,7 @@ rather than ``rowcount``, which psycopg reports as -1 for ``DO NOTHING``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -316,6 +317,9 @@ class SqlStore:
         self._reader = engine.execution_options(**{_READ: True})
         self._dialect = Dialect(engine.dialect.name)
         self._cache = AccountCache()
+        # SQLite has one writer: threads of this process queue here, in order,
+        # rather than in SQLite's busy handler (which sleeps 1..100 ms per try)
+        self._writer = threading.Lock() if not self._dialect.postgres else contextlib.nullcontext()
         self._load = sa.select(accounts).where(accounts.c.stripe_account_id == sa.bindparam("k_id"))
         self._load_by_ref = sa.select(accounts).where(accounts.c.platform_ref == sa.bindparam("k_ref"))
 
@@ -361,6 +365,10 @@ class SqlStore:
     def write(self) -> Iterator[SqlWriteTx]:
         """One transaction on a pooled driver connection: ``BEGIN IMMEDIATE``
         on SQLite, the driver's implicit transaction on PostgreSQL."""
+        with self._writer:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[SqlWriteTx]:
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -462,6 +470,16 @@ class SqlStore:
             return
         with self.engine.begin() as conn:
             conn.execute(sa.update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
+
+    def count_by_state(self) -> dict[State, int]:
+        query = sa.select(accounts.c.state, sa.func.count()).group_by(accounts.c.state)
+        with self._reader.connect() as conn:
+            counts = {State(state): n for state, n in conn.execute(query)}
+        return {state: counts.get(state, 0) for state in State}
+
+    def ping(self) -> None:
+        with self._reader.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
 
     def next_due_at(self) -> datetime | None:
         query = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.fired_at.is_(None))

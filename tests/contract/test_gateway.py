@@ -1,36 +1,37 @@
-"""One contract for the StripeGateway port, run against every gateway.
-
-Today: the in-process simulator. The SDK adapter talking to the simulator
-over HTTP joins the parameter list when it exists.
-"""
+"""One contract for the StripeGateway port, run against every gateway:
+the in-process simulator, and the official SDK adapter talking to the
+simulator's HTTP server over a loopback socket."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
+from adapters.serving import Served, bind, url_of
 from adapters.simulator import Simulator
+from adapters.simulator.server import TEST_KEY, SimulatorServer
+from adapters.stripe_sdk import StripeSdkGateway
 from onboarding_fsm import FakeClock
 from onboarding_fsm.account import LinkParams, LinkRequest, LinkType, NewAccount
 from onboarding_fsm.errors import StripeFailure, StripeIdempotencyConflict, StripeRequestFailed
 from onboarding_fsm.ports import StripeGateway
 from tests.conftest import START
 
-GatewayFactory = Callable[[FakeClock], StripeGateway]
 
-
-def simulator(clock: FakeClock) -> StripeGateway:
-    return Simulator(clock)
-
-
-GATEWAYS: dict[str, GatewayFactory] = {"simulator": simulator}
-
-
-@pytest.fixture(params=sorted(GATEWAYS))
-def gateway(request: pytest.FixtureRequest, clock: FakeClock) -> StripeGateway:
-    return GATEWAYS[request.param](clock)
+@pytest.fixture(params=["simulator", "sdk-over-http"])
+def gateway(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[StripeGateway]:
+    if request.param == "simulator":
+        yield Simulator(clock)
+        return
+    sock = bind()
+    server = SimulatorServer(Simulator(clock, hosted_base_url=url_of(sock)))
+    served = Served(server.app, sock)
+    try:
+        yield StripeSdkGateway(TEST_KEY, api_base=served.url, max_network_retries=0, sleep=lambda s: None)
+    finally:
+        served.stop()
 
 
 def new(ref: str = "seller-1", **kw: object) -> NewAccount:

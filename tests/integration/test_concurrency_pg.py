@@ -13,11 +13,9 @@ import json
 import multiprocessing
 import os
 import random
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +32,7 @@ from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 from onboarding_fsm.snapshot import parse_account
 from tests.conftest import START
 from tests.integration import procs
+from tests.procio import Lines
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,22 +126,6 @@ def test_processes_sweeping_fire_each_deadline_exactly_once(pg_url: str) -> None
     store_engine.dispose()
 
 
-def read_lines_until(proc: subprocess.Popen[str], wanted: int, needle: str, timeout: float = 120) -> int:
-    """Read the worker's log until ``wanted`` lines contain ``needle`` (no sleeping)."""
-    assert proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
-    seen, deadline = 0, time.monotonic() + timeout
-    while seen < wanted:
-        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            raise AssertionError(f"worker logged only {seen} of {wanted} lines in {timeout} s")
-        line = proc.stderr.readline()
-        if not line:
-            raise AssertionError(f"worker exited early ({proc.poll()}) after {seen} lines")
-        seen += needle in line
-    return seen
-
-
 def test_a_killed_worker_restarts_without_missing_or_repeating_a_deadline(pg_url: str) -> None:
     store_engine = sa.create_engine(pg_url)
     build_engine(Settings(database_url=pg_url)).store.close()
@@ -152,8 +135,10 @@ def test_a_killed_worker_restarts_without_missing_or_repeating_a_deadline(pg_url
     worker = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "-v", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
+    assert worker.stderr is not None
+    lines = Lines(worker.stderr)
     try:
-        read_lines_until(worker, 300, "by deadline")
+        lines.wait_for("by deadline", count=300)
     finally:
         worker.send_signal(signal.SIGKILL)  # no clean shutdown: mid-transaction
         worker.wait(timeout=30)
@@ -185,11 +170,12 @@ def test_sigterm_stops_the_worker_cleanly(pg_url: str) -> None:
     worker = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "-v", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
-    read_lines_until(worker, 1, "sweep fired")
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=60) == 0
     assert worker.stderr is not None
-    assert "worker stopped" in worker.stderr.read()
+    lines = Lines(worker.stderr)
+    lines.wait_for("sweep fired")
+    worker.send_signal(signal.SIGTERM)
+    lines.wait_for("worker stopped", timeout=60)
+    assert worker.wait(timeout=60) == 0
 
 
 def test_state_is_what_the_timers_say(pg_url: str) -> None:

@@ -1,0 +1,204 @@
+"""The platform's endpoints, as one ASGI app (mount it in Starlette/FastAPI).
+
+* ``POST {webhook_path}``: the raw body goes to ``engine.ingest_webhook``;
+  200 for everything recorded (duplicates included), 400 with a reason for
+  bad signatures or bodies (never 5xx for bad input), 503 when the engine
+  says "try again" (Stripe retries);
+* ``GET {start_path}`` / ``{refresh_path}`` / ``{return_path}``: behind the
+  authentication hook; start and refresh mint a link and redirect to it
+  (refresh rate-limited per account, so a redirect loop cannot mint links
+  forever), return fetches the account and redirects to the platform's page
+  with its state;
+* ``/healthz`` and ``/metrics`` (Prometheus).
+Engine calls are synchronous and run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections import defaultdict, deque
+from typing import Any
+from urllib.parse import urlencode
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from onboarding_fsm.engine import Engine
+from onboarding_fsm.errors import (
+    AccountNotFound,
+    InvalidInput,
+    LinkNotAllowed,
+    OnboardingError,
+    RetryableError,
+    TriggerNotAllowed,
+    WebhookRejected,
+)
+
+from .auth import Authenticator, from_settings
+from .metrics import Metrics
+
+MAX_WEBHOOK_BYTES = 1 << 20
+DONE_PATH = "/onboarding/done"
+
+
+class RefreshLimiter:
+    """At most ``limit`` refreshes per account per ``window`` seconds (this process)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, account_id: str, now: float) -> bool:
+        with self._lock:
+            hits = self._hits[account_id]
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+def _page(title: str, body: str, status: int) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(body)}</p></body></html>",
+        status_code=status,
+    )
+
+
+def _failure(exc: Exception) -> Response:
+    if isinstance(exc, AccountNotFound):
+        return _page("Unknown account", "There is no onboarding for this account.", 404)
+    if isinstance(exc, TriggerNotAllowed | LinkNotAllowed):
+        return _page("Onboarding is not available", "This account cannot be onboarded right now.", 409)
+    if isinstance(exc, InvalidInput):
+        return _page("Bad request", str(exc), 400)
+    if isinstance(exc, RetryableError):
+        return _page("Try again shortly", "Stripe or our database is busy; please retry in a moment.", 503)
+    return _page("Something went wrong", "Onboarding could not continue.", 502)
+
+
+def create_app(engine: Engine, *, authenticator: Authenticator | None = None) -> Starlette:
+    settings = engine.settings
+    auth = authenticator or from_settings(settings)
+    metrics = Metrics(engine.store)
+    engine.observer = metrics
+    limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
+    return_page = settings.return_page_url or settings.public_base_url + DONE_PATH
+
+    def _now() -> float:
+        return engine.clock.now().timestamp()
+
+    async def webhook(request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            result = await run_in_threadpool(engine.ingest_webhook, body, request.headers.get("stripe-signature"))
+        except WebhookRejected as exc:
+            return JSONResponse({"error": str(exc), "kind": type(exc).__name__}, status_code=400)
+        except RetryableError as exc:
+            return JSONResponse({"error": "temporarily unavailable", "kind": type(exc).__name__}, status_code=503)
+        except OnboardingError as exc:
+            return JSONResponse({"error": str(exc), "kind": type(exc).__name__}, status_code=400)
+        answer: dict[str, Any] = {"id": result.event_id, "outcome": result.outcome.value}
+        if result.transition is not None:
+            answer["transition"] = {"from": result.transition.from_state, "to": result.transition.to_state}
+        return JSONResponse(answer)
+
+    def _authenticated(request: Request) -> tuple[str, str] | Response:
+        if request.method != "GET":  # HEAD from preview bots must not mint links
+            return _page("Method not allowed", "Open this page in a browser.", 405)
+        account_id = request.path_params["account"]
+        holder = auth.authenticate(request, account_id)
+        if holder is None:
+            return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
+        return account_id, holder
+
+    async def start(request: Request) -> Response:
+        checked = _authenticated(request)
+        if isinstance(checked, Response):
+            return checked
+        account_id, holder = checked
+        try:
+            link = await run_in_threadpool(lambda: engine.issue_link(account_id, actor=holder))
+        except OnboardingError as exc:
+            return _failure(exc)
+        response = RedirectResponse(link.url, status_code=303)
+        response.headers["Cache-Control"] = "no-store"
+        auth.remember(response, account_id)
+        return response
+
+    async def refresh(request: Request) -> Response:
+        checked = _authenticated(request)
+        if isinstance(checked, Response):
+            return checked
+        account_id, holder = checked
+        if not limiter.allow(account_id, _now()):
+            return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
+        try:
+            link = await run_in_threadpool(lambda: engine.refresh_link(account_id, actor=holder))
+        except OnboardingError as exc:
+            return _failure(exc)
+        response = RedirectResponse(link.url, status_code=303)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def back(request: Request) -> Response:
+        checked = _authenticated(request)
+        if isinstance(checked, Response):
+            return checked
+        account_id, holder = checked
+        try:
+            account = await run_in_threadpool(lambda: engine.handle_return(account_id, actor=holder))
+        except OnboardingError as exc:
+            return _failure(exc)
+        query = urlencode({"account": account_id, "state": account.state.value})
+        return RedirectResponse(f"{return_page}?{query}", status_code=303)
+
+    async def done(request: Request) -> Response:
+        state = request.query_params.get("state", "unknown")
+        messages = {
+            "verified": "You are all set.",
+            "returned_incomplete": "Stripe still needs some information from you.",
+            "past_due": "Some information is overdue; please complete it.",
+            "disabled": "This account cannot be used right now.",
+        }
+        return _page(f"Onboarding: {state}", messages.get(state, "Thanks."), 200)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(engine.store.ping)
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        payload = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            Route(settings.webhook_path, webhook, methods=["POST"]),
+            Route(settings.start_path, start, methods=["GET", "HEAD"]),
+            Route(settings.refresh_path, refresh, methods=["GET", "HEAD"]),
+            Route(settings.return_path, back, methods=["GET", "HEAD"]),
+            Route(DONE_PATH, done, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
+    app.state.engine = engine
+    app.state.auth = auth
+    app.state.metrics = metrics
+    return app

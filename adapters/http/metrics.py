@@ -1,0 +1,58 @@
+"""Prometheus metrics for the app: transitions, webhook outcomes and latency,
+accounts per state (read from the store at scrape time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from onboarding_fsm.audit import Transition
+from onboarding_fsm.ports import Store
+
+
+class Metrics:
+    """An engine ``Observer`` that keeps Prometheus counters (this process's)."""
+
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry()
+        self.transitions = Counter(
+            "onboarding_fsm_transitions",
+            "Transitions committed, by from/to state and trigger",
+            ["from_state", "to_state", "trigger"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "onboarding_fsm_webhooks", "Webhook deliveries by outcome", ["outcome"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "onboarding_fsm_webhook_ingestion_seconds",
+            "Time to verify, dedupe and apply one delivery",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.registry.register(_AccountsByState(store))
+
+    def on_transition(self, transition: Transition) -> None:
+        self.transitions.labels(
+            transition.from_state.value if transition.from_state else "none",
+            transition.to_state.value,
+            transition.trigger.value,
+        ).inc()
+
+    def on_webhook(self, outcome: str, seconds: float) -> None:
+        self.webhooks.labels(outcome).inc()
+        self.latency.observe(seconds)
+
+
+class _AccountsByState(Collector):
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("onboarding_fsm_accounts", "Accounts per state", labels=["state"])
+        for state, count in self._store.count_by_state().items():
+            family.add_metric([state.value], count)
+        yield family

@@ -1,0 +1,37 @@
+"""Engine requests in Stripe's parameter shapes (shared by every gateway)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onboarding_fsm.account import LinkRequest, NewAccount
+from onboarding_fsm.snapshot import PLATFORM_REF_KEY
+
+
+def account_create(new: NewAccount) -> dict[str, Any]:
+    """``POST /v1/accounts``: pre-fill first, then what the engine owns."""
+    params: dict[str, Any] = dict(new.prefill)
+    params["country"] = new.country
+    params["capabilities"] = {name: {"requested": True} for name in new.capabilities}
+    params["metadata"] = {PLATFORM_REF_KEY: new.platform_ref}
+    if new.controller is not None:
+        params["controller"] = dict(new.controller)
+    if new.type is not None:
+        params["type"] = new.type
+    if new.business_type is not None:
+        params["business_type"] = new.business_type
+    return params
+
+
+def account_link(request: LinkRequest) -> dict[str, Any]:
+    """``POST /v1/account_links``."""
+    return {
+        "account": request.account_id,
+        "type": request.params.type.value,
+        "refresh_url": request.refresh_url,
+        "return_url": request.return_url,
+        "collection_options": {
+            "fields": request.params.fields.value,
+            "future_requirements": request.params.future_requirements.value,
+        },
+    }

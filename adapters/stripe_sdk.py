@@ -1,0 +1,174 @@
+"""The ``StripeGateway`` port on the official SDK (stripe >= 16, ``StripeClient``).
+
+* ``base_addresses`` from settings, so the same code talks to Stripe, the
+  simulator's HTTP server, or any Stripe-compatible server;
+* ``max_network_retries`` set explicitly (the client defaults to none): the
+  SDK then retries connection errors, 409s and 5xx with its own backoff,
+  keeping the idempotency key of the first attempt;
+* the engine's idempotency keys passed through on creates;
+* 429 (which the SDK never retries by itself) and 5xx that outlive the SDK's
+  retries are retried here with bounded exponential backoff and jitter;
+* every SDK exception becomes the engine's error tree (retryable vs
+  permanent) with Stripe's request id kept; Account objects become snapshots
+  at the boundary — nothing from ``stripe`` reaches the core.
+
+``stripe`` is imported when the gateway is built, never at import time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
+from onboarding_fsm.clock import from_unix
+from onboarding_fsm.errors import (
+    SettingsError,
+    StripeAuthenticationFailed,
+    StripeFailure,
+    StripeIdempotencyConflict,
+    StripeRateLimited,
+    StripeRequestFailed,
+    StripeUnavailable,
+)
+from onboarding_fsm.settings import Settings
+from onboarding_fsm.snapshot import AccountSnapshot, parse_account
+
+from . import stripe_params
+
+T = TypeVar("T")
+
+
+def translate(exc: Exception) -> StripeFailure:
+    """An SDK exception in the engine's error tree."""
+    import stripe
+
+    if not isinstance(exc, stripe.StripeError):
+        return StripeUnavailable(f"Stripe call failed: {exc.__class__.__name__}: {exc}")
+    error = getattr(exc, "error", None)
+    common: dict[str, Any] = {
+        "request_id": exc.request_id,
+        "http_status": exc.http_status,
+        "code": exc.code,
+        "param": getattr(error, "param", None) or getattr(exc, "param", None),
+    }
+    message = exc.user_message or str(exc) or exc.__class__.__name__
+    if isinstance(exc, stripe.RateLimitError):
+        return StripeRateLimited(message, **common)
+    if isinstance(exc, stripe.APIConnectionError):
+        return StripeUnavailable(message, **common)
+    if isinstance(exc, stripe.IdempotencyError):
+        return StripeIdempotencyConflict(message, **common)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return StripeAuthenticationFailed(message, **common)
+    if isinstance(exc, stripe.InvalidRequestError | stripe.CardError):
+        return StripeRequestFailed(message, **common)
+    status = exc.http_status or 0
+    if status == 409 or status >= 500 or isinstance(exc, stripe.APIError):
+        return StripeUnavailable(message, **common)
+    return StripeRequestFailed(message, **common)
+
+
+class StripeSdkGateway:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        timeout: float = 30.0,
+        rate_limit_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import stripe
+
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+        self._rate_limit_retries = rate_limit_retries
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self.retried = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeSdkGateway:
+        if settings.stripe_api_key is None:
+            raise SettingsError("stripe_backend='stripe' needs stripe_api_key")
+        return cls(
+            settings.stripe_api_key.get_secret_value(),
+            api_base=settings.stripe_api_base,
+            max_network_retries=settings.stripe_max_network_retries,
+            timeout=settings.stripe_timeout_seconds,
+        )
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one SDK call; back off and retry what the SDK leaves to us."""
+        for attempt in range(self._rate_limit_retries + 1):
+            try:
+                return fn()
+            except Exception as exc:
+                failure = translate(exc)
+                if not failure.retryable or attempt == self._rate_limit_retries:
+                    raise failure from exc
+                self.retried += 1
+                delay = min(self._backoff_base * 2**attempt, self._backoff_cap)
+                self._sleep(delay * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _snapshot(obj: Any) -> AccountSnapshot:
+        return parse_account(obj.to_dict())
+
+    # --- the port ------------------------------------------------------------------
+
+    def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot:
+        params = stripe_params.account_create(new)
+        options = {"idempotency_key": idempotency_key}
+        return self._snapshot(self._call(lambda: self._client.v1.accounts.create(params, options)))  # type: ignore[arg-type]
+
+    def retrieve_account(self, account_id: str) -> AccountSnapshot:
+        return self._snapshot(self._call(lambda: self._client.v1.accounts.retrieve(account_id)))
+
+    def update_account(
+        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> AccountSnapshot:
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        return self._snapshot(
+            self._call(lambda: self._client.v1.accounts.update(account_id, dict(params), options))  # type: ignore[arg-type]
+        )
+
+    def list_accounts(self, *, limit: int = 100, starting_after: str | None = None) -> AccountPage:
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call(lambda: self._client.v1.accounts.list(params))  # type: ignore[arg-type]
+        return AccountPage(tuple(self._snapshot(a) for a in page.data), bool(page.has_more))
+
+    def create_account_link(self, request: LinkRequest) -> Link:
+        params = stripe_params.account_link(request)
+        link = self._call(lambda: self._client.v1.account_links.create(params))  # type: ignore[arg-type]
+        return Link(
+            url=link.url,
+            created_at=from_unix(link.created),
+            expires_at=from_unix(link.expires_at),
+            params=request.params,
+        )
+
+    # --- start-up check ---------------------------------------------------------
+
+    def check_mode(self, livemode: bool) -> None:
+        """Refuse to run when the key's mode is not the configured one
+        (Stripe reports the mode on the balance object)."""
+        balance = self._call(lambda: self._client.v1.balance.retrieve())
+        if bool(balance.livemode) != livemode:
+            raise SettingsError(
+                f"the Stripe key is a {'live' if balance.livemode else 'test'} mode key but livemode={livemode}"
+            )
