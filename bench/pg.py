@@ -14,9 +14,6 @@ import json
 import multiprocessing
 import resource
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +21,7 @@ import sqlalchemy as sa
 
 from adapters.signature import sign
 from adapters.simulator import Delivery, Simulator
+from adapters.sqlalchemy_store.schemas import temporary_schema
 from onboarding_fsm import FakeClock, Settings, build_engine
 from onboarding_fsm.redact import strip_event
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
@@ -34,19 +32,8 @@ from .ingest import START, events
 from .seed import seed_due_accounts
 
 
-@contextmanager
-def schema(base_url: str) -> Iterator[str]:
-    name = "ofsm_bench_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(base_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-        admin.dispose()
+def schema(base_url: str) -> Any:
+    return temporary_schema(base_url, "ofsm_bench_")
 
 
 def _setup(url: str, accounts: int, prefix: str) -> tuple[list[dict[str, Any]], Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -125,46 +126,45 @@ def create_app(engine: Engine, *, authenticator: Authenticator | None = None) ->
             return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
         return account_id, holder
 
-    async def start(request: Request) -> Response:
+    async def guarded(request: Request, act: Callable[[str, str], Response]) -> Response:
+        """Authenticate, then run ``act(account, holder)`` (engine calls) off the event loop."""
         checked = _authenticated(request)
         if isinstance(checked, Response):
             return checked
         account_id, holder = checked
         try:
-            link = await run_in_threadpool(lambda: engine.issue_link(account_id, actor=holder))
+            return await run_in_threadpool(act, account_id, holder)
         except OnboardingError as exc:
             return _failure(exc)
-        response = RedirectResponse(link.url, status_code=303)
+
+    def to_link(url: str) -> Response:
+        response = RedirectResponse(url, status_code=303)
         response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def start_link(account_id: str, holder: str) -> Response:
+        response = to_link(engine.issue_link(account_id, actor=holder).url)
         auth.remember(response, account_id)
         return response
 
-    async def refresh(request: Request) -> Response:
-        checked = _authenticated(request)
-        if isinstance(checked, Response):
-            return checked
-        account_id, holder = checked
+    def refreshed_link(account_id: str, holder: str) -> Response:
         if not limiter.allow(account_id, _now()):
             return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
-        try:
-            link = await run_in_threadpool(lambda: engine.refresh_link(account_id, actor=holder))
-        except OnboardingError as exc:
-            return _failure(exc)
-        response = RedirectResponse(link.url, status_code=303)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return to_link(engine.refresh_link(account_id, actor=holder).url)
 
-    async def back(request: Request) -> Response:
-        checked = _authenticated(request)
-        if isinstance(checked, Response):
-            return checked
-        account_id, holder = checked
-        try:
-            account = await run_in_threadpool(lambda: engine.handle_return(account_id, actor=holder))
-        except OnboardingError as exc:
-            return _failure(exc)
+    def returned(account_id: str, holder: str) -> Response:
+        account = engine.handle_return(account_id, actor=holder)
         query = urlencode({"account": account_id, "state": account.state.value})
         return RedirectResponse(f"{return_page}?{query}", status_code=303)
+
+    async def start(request: Request) -> Response:
+        return await guarded(request, start_link)
+
+    async def refresh(request: Request) -> Response:
+        return await guarded(request, refreshed_link)
+
+    async def back(request: Request) -> Response:
+        return await guarded(request, returned)
 
     async def done(request: Request) -> Response:
         state = request.query_params.get("state", "unknown")

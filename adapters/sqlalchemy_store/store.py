@@ -232,7 +232,13 @@ class SqlWriteTx:
             matched = self._cur.rowcount
             if matched == 1 and transition is not None:
                 self._append(account, transition)
-        if matched != 1:
+        self._finish_save(account, expected_version, matched == 1, timers)
+
+    def _finish_save(
+        self, account: Account, expected_version: int, matched: bool, timers: Sequence[Timer] | None
+    ) -> None:
+        """After the account row was (or was not) updated at the expected version."""
+        if not matched:
             self._cache.evict(account.stripe_account_id)
             raise ConcurrencyConflict(
                 f"account {account.stripe_account_id} changed since version {expected_version} was read"
@@ -279,14 +285,7 @@ class SqlWriteTx:
         inserted, updated = self._cur.fetchone()
         if not inserted:
             return False
-        if not updated:
-            self._cache.evict(account.stripe_account_id)
-            raise ConcurrencyConflict(
-                f"account {account.stripe_account_id} changed since version {expected_version} was read"
-            )
-        if timers is not None:
-            self._replace_timers(account.stripe_account_id, timers)
-        self.written.append(account)
+        self._finish_save(account, expected_version, bool(updated), timers)
         return True
 
     def record_event(self, entry: InboxEntry) -> bool:

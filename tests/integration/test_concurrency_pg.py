@@ -106,6 +106,15 @@ def test_processes_ingesting_duplicated_shuffled_events_agree_with_the_in_order_
     assert len(reports) == 200 and all(r.ok for r in reports)
 
 
+def deadlines_per_account(conn: sa.Connection) -> tuple[int, int, int]:
+    """(accounts with a deadline transition, fewest per account, most per account)."""
+    row = conn.exec_driver_sql(
+        "SELECT count(*), min(n), max(n) FROM (SELECT account_id, count(*) AS n FROM ofsm_transitions "
+        "WHERE trigger = 'deadline' GROUP BY account_id) c"
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def test_processes_sweeping_fire_each_deadline_exactly_once(pg_url: str) -> None:
     store_engine = sa.create_engine(pg_url)
     build_engine(Settings(database_url=pg_url)).store.close()  # migrate
@@ -116,11 +125,7 @@ def test_processes_sweeping_fire_each_deadline_exactly_once(pg_url: str) -> None
     assert sum(fired for fired, _ in results) == 10_000
     assert all(fired > 0 for fired, _ in results), results  # the work was shared
     with store_engine.connect() as conn:
-        per_account = conn.exec_driver_sql(
-            "SELECT count(*), min(n), max(n) FROM (SELECT account_id, count(*) AS n FROM ofsm_transitions "
-            "WHERE trigger = 'deadline' GROUP BY account_id) c"
-        ).one()
-        assert tuple(per_account) == (10_000, 1, 1)
+        assert deadlines_per_account(conn) == (10_000, 1, 1)
         assert conn.exec_driver_sql("SELECT count(*) FROM ofsm_timers WHERE fired_at IS NULL").scalar() == 0
         assert conn.exec_driver_sql("SELECT count(*) FROM ofsm_accounts WHERE state = 'past_due'").scalar() == 10_000
     store_engine.dispose()
@@ -155,11 +160,7 @@ def test_a_killed_worker_restarts_without_missing_or_repeating_a_deadline(pg_url
     )
     assert again.returncode == 0, again.stderr
     with store_engine.connect() as conn:
-        counts = conn.exec_driver_sql(
-            "SELECT count(*), min(n), max(n) FROM (SELECT account_id, count(*) AS n FROM ofsm_transitions "
-            "WHERE trigger = 'deadline' GROUP BY account_id) c"
-        ).one()
-        assert tuple(counts) == (3_000, 1, 1)
+        assert deadlines_per_account(conn) == (3_000, 1, 1)
         assert conn.exec_driver_sql("SELECT count(*) FROM ofsm_timers WHERE fired_at IS NULL").scalar() == 0
     store_engine.dispose()
 
