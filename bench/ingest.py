@@ -72,7 +72,6 @@ def baseline_db(directory: Path, engine_db: Path, synchronous: str) -> sqlite3.C
     target.isolation_level = None
     target.execute("PRAGMA journal_mode=WAL")
     target.execute(f"PRAGMA synchronous={synchronous}")
-    target.execute("DROP TRIGGER IF EXISTS ofsm_transitions_no_update")
     return target
 
 

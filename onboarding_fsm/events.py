@@ -21,7 +21,6 @@ from .errors import MalformedEvent
 ACCOUNT_UPDATED = "account.updated"
 CAPABILITY_UPDATED = "capability.updated"
 DEAUTHORIZED = "account.application.deauthorized"
-HANDLED_TYPES = frozenset({ACCOUNT_UPDATED, CAPABILITY_UPDATED, DEAUTHORIZED})
 
 
 class Outcome(StrEnum):

@@ -10,7 +10,7 @@ hash. Only field *names* survive: identity data never enters these types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -272,11 +272,3 @@ def snapshot_to_dict(snap: AccountSnapshot) -> dict[str, Any]:
         "created": int(snap.created.timestamp()) if snap.created else None,
     }
     return out
-
-
-def field_names(*lists: Sequence[str]) -> tuple[str, ...]:
-    """Sorted union of requirement field names."""
-    seen: set[str] = set()
-    for items in lists:
-        seen.update(items)
-    return tuple(sorted(seen))

@@ -636,12 +636,6 @@ class Simulator:
         with self._lock:
             self._get(account_id).deleted = True
 
-    def holder_sees(self, account_id: str) -> dict[str, Any]:
-        """The requirements hash as rendered now (for demos and assertions)."""
-        with self._lock:
-            self._evaluate()
-            return copy.deepcopy(self._accounts[account_id].render(self._now())["requirements"])
-
 
 def _controller(raw: Mapping[str, Any]) -> dict[str, Any]:
     allowed = {"fees", "losses", "requirement_collection", "stripe_dashboard"}

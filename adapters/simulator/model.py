@@ -146,7 +146,7 @@ class SimAccount:
         capabilities = {
             cap: self._capability_status(cap, currently_due, onboarding_gap, past_due, now) for cap in self.capabilities
         }
-        charges = capabilities.get("card_payments") == "active" and not (past_due and self.block == "charges")
+        charges = capabilities.get("card_payments") == "active"
         money_out = capabilities.get("transfers", capabilities.get("card_payments"))
         payouts = money_out == "active" and not past_due
         if self.rejected:
@@ -222,7 +222,10 @@ class SimAccount:
         if self.rejected or self.under_review or self.paused:
             return "inactive"
         needed = set(catalog.fields_for_capability(self.country, self.business_type or "individual", capability))
-        if past_due or any(f in gap for f in needed | self.extra_due):
+        # a missed deadline stops payouts first; charges only after a charge block
+        if past_due and (capability != "card_payments" or self.block == "charges"):
+            return "inactive"
+        if any(f in gap for f in needed | self.extra_due):
             return "inactive"
         if not self.details_submitted:
             return "inactive"
