@@ -117,6 +117,16 @@ def cmd_start_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def _long_running_engine(settings: Settings) -> Any:
+    """An engine for a process that talks to Stripe for a while: check the
+    key's mode against ``livemode`` first, where Stripe allows it."""
+    engine = build_engine(settings)
+    check = getattr(engine.gateway, "check_mode", None)
+    if check is not None:
+        check(settings.livemode)
+    return engine
+
+
 def _worker_config(settings: Settings) -> Any:
     from .worker import WorkerConfig
 
@@ -146,7 +156,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = _worker_config(settings)
     if not _can_reconcile(settings):
         config = replace(config, reconcile_interval=timedelta(days=36500))
-    worker = Worker(build_engine(settings), config)
+    worker = Worker(_long_running_engine(settings), config)
     if args.until_idle:
         report = worker.run_until_idle()
         print(f"{len(report.transitions)} transition(s), {report.reminders} reminder(s), {report.skipped} obsolete")
@@ -163,7 +173,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _can_reconcile(settings):
         return 2
-    engine = build_engine(settings)
+    engine = _long_running_engine(settings)
     stale_after = timedelta(seconds=args.stale_after or settings.reconcile_stale_after_seconds)
     with tqdm(unit=" accounts", desc="reconcile", disable=None, file=sys.stderr) as bar:
         report = reconcile(engine, stale_after=stale_after, full=not args.stale_only, progress=bar.update)
