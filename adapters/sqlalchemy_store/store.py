@@ -32,7 +32,7 @@ from onboarding_fsm.audit import Transition, delta_from_dict
 from onboarding_fsm.errors import ConcurrencyConflict, StoreUnavailable
 from onboarding_fsm.events import InboxEntry, Outcome
 from onboarding_fsm.settings import Settings
-from onboarding_fsm.snapshot import AccountSnapshot, parse_account
+from onboarding_fsm.snapshot import parse_account
 from onboarding_fsm.states import Source, State, Trigger
 from onboarding_fsm.timers import Timer, TimerKind
 
@@ -92,7 +92,7 @@ def _translate(exc: Exception) -> Exception | None:
     return None
 
 
-def account_from_mapping(m: Mapping[Any, Any], snapshot: AccountSnapshot | None = None) -> Account:
+def account_from_mapping(m: Mapping[Any, Any]) -> Account:
     link = read_json(m["link_params"])
     return Account(
         stripe_account_id=m["stripe_account_id"],
@@ -100,7 +100,7 @@ def account_from_mapping(m: Mapping[Any, Any], snapshot: AccountSnapshot | None 
         state=State(m["state"]),
         reason=m["reason"],
         version=m["version"],
-        snapshot=snapshot or parse_account(read_json(m["snapshot"])),
+        snapshot=parse_account(read_json(m["snapshot"])),
         requested_capabilities=tuple(read_json(m["requested_capabilities"])),
         created_at=_dt(m["created_at"]),
         updated_at=_dt(m["updated_at"]),
@@ -190,6 +190,10 @@ class SqlWriteTx:
         row = self._cur.fetchone()
         if row is None:
             return None
+        return self._account(row)
+
+    def _account(self, row: Sequence[Any]) -> Account:
+        """An account row (``ACCOUNT_COLUMNS`` order), parsed unless this version is cached."""
         values = dict(zip(ACCOUNT_COLUMNS, row, strict=True))
         cached = self._cache.get(values["stripe_account_id"], values["version"])
         return cached if cached is not None else account_from_mapping(values)
@@ -302,9 +306,7 @@ class SqlWriteTx:
             return timer, self.load(timer.account_id)
         if row[3] is None:
             return timer, None
-        values = dict(zip(ACCOUNT_COLUMNS, row[3:], strict=True))
-        cached = self._cache.get(values["stripe_account_id"], values["version"])
-        return timer, cached if cached is not None else account_from_mapping(values)
+        return timer, self._account(row[3:])
 
     def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self._cur.execute(self._d.insert_outbox, self._d.outbox(account_id, None, kind, dict(payload), at))
