@@ -27,6 +27,7 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -40,18 +41,34 @@ log = logging.getLogger("onboarding_fsm.worker")
 @dataclass(frozen=True)
 class WorkerConfig:
     sweep_interval: timedelta = timedelta(seconds=5)
-    reconcile_interval: timedelta = timedelta(hours=1)
+    #: None: never (the backend cannot be reconciled against)
+    reconcile_interval: timedelta | None = timedelta(hours=1)
     reconcile_stale_after: timedelta = timedelta(hours=24)
     misfire_grace: timedelta = timedelta(seconds=60)
     sweep_batch: int = 1000
 
+    def __post_init__(self) -> None:
+        if self.reconcile_interval is not None and self.reconcile_interval <= timedelta(0):
+            raise ValueError("reconcile_interval must be positive (or None: no reconciliation)")
+
 
 class Worker:
-    def __init__(self, engine: Engine, config: WorkerConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: WorkerConfig | None = None,
+        *,
+        scheduler: type[BaseScheduler] = BlockingScheduler,
+    ) -> None:
+        """``scheduler``: ``BlockingScheduler`` takes over the thread (the
+        ``worker`` command); ``BackgroundScheduler`` runs beside it (tests,
+        embedding in another process)."""
         self.engine = engine
         self.config = config or WorkerConfig()
-        self.scheduler = BlockingScheduler(
-            jobstores={"default": MemoryJobStore()},
+        #: this process's job store: never shared with another process
+        self.jobstore = MemoryJobStore()
+        self.scheduler = scheduler(
+            jobstores={"default": self.jobstore},
             executors={"default": ThreadPoolExecutor(max_workers=2)},
             job_defaults={
                 "coalesce": True,
@@ -101,7 +118,7 @@ class Worker:
         due = self.engine.next_due()
         if due is None or not self.scheduler.running:
             return
-        now = self.engine.clock.now()
+        now = self.engine.now()
         sweep_job = self.scheduler.get_job("sweep")
         next_sweep = sweep_job.next_run_time if sweep_job is not None else None
         if next_sweep is None or next_sweep <= now:  # this very run, or not yet rescheduled
@@ -139,19 +156,20 @@ class Worker:
     # --- lifecycle -------------------------------------------------------------------
 
     def configure(self) -> None:
-        now = self.engine.clock.now()
+        now = self.engine.now()
         self.scheduler.add_job(
             self.sweep,
             IntervalTrigger(seconds=self.config.sweep_interval.total_seconds()),
             id="sweep",
             next_run_time=now,
         )
-        self.scheduler.add_job(
-            self.reconcile,
-            IntervalTrigger(seconds=self.config.reconcile_interval.total_seconds()),
-            id="reconcile",
-            next_run_time=now + timedelta(seconds=1),
-        )
+        if self.config.reconcile_interval is not None:
+            self.scheduler.add_job(
+                self.reconcile,
+                IntervalTrigger(seconds=self.config.reconcile_interval.total_seconds()),
+                id="reconcile",
+                next_run_time=now + timedelta(seconds=1),
+            )
 
     def stop(self, *_: Any) -> None:
         if self._stopping.is_set():
@@ -170,7 +188,7 @@ class Worker:
         log.info(
             "worker started: sweep every %s, reconcile every %s",
             self.config.sweep_interval,
-            self.config.reconcile_interval,
+            self.config.reconcile_interval or "never",
         )
         try:
             self.scheduler.start()

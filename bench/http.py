@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 
-from adapters.serving import Served, bind, url_of
-from adapters.signature import sign
+from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import Simulator
 from adapters.simulator.server import TEST_KEY, SimulatorServer
-from adapters.stripe_sdk import StripeSdkGateway
+from adapters.stripe import StripeSdkGateway
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, SystemClock, build_engine
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 
@@ -58,7 +58,7 @@ def _signed_now(batch: list[dict[str, Any]]) -> list[tuple[bytes, str]]:
 def webhook_endpoint(*, accounts: int = 200, requests: int = 1500, concurrency: int = 4) -> None:
     directory = Path(tempfile.mkdtemp(prefix="ofsm-http-"))
     engine, clock, templates = build(directory, accounts, "FULL")
-    engine.store.close()
+    engine.close()
     served_db = directory / "served.sqlite3"
     shutil.copy(directory / "engine.sqlite3", served_db)
     now_created = int(SystemClock().now().timestamp()) - 3600  # newer than anything the accounts have seen
@@ -73,7 +73,7 @@ def webhook_endpoint(*, accounts: int = 200, requests: int = 1500, concurrency: 
     for body, header in signed:
         local.ingest_webhook(body, header)
     in_process = len(signed) / (time.perf_counter() - start)
-    local.store.close()
+    local.close()
 
     ctx = multiprocessing.get_context("spawn")
     ports, stop = ctx.Queue(), ctx.Event()

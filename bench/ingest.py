@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.signature import sign
 from adapters.simulator import Delivery, Simulator
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, build_engine
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.redact import strip_event
@@ -150,7 +150,7 @@ def main(*, accounts: int = 200, per_round: int = 1000, rounds: int = 5, synchro
         ratio=(ours, base),
         goal=0.6,
     )
-    engine.store.close()
+    engine.close()
     conn.close()
 
 

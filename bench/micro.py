@@ -7,8 +7,8 @@ import time
 import tracemalloc
 from datetime import UTC, datetime
 
-from adapters.signature import sign
 from adapters.simulator import Simulator
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock
 from onboarding_fsm.account import NewAccount
 from onboarding_fsm.machine import definition, fire

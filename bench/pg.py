@@ -19,9 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.signature import sign
 from adapters.simulator import Delivery, Simulator
 from adapters.sqlalchemy_store.schemas import temporary_schema
+from adapters.sqlalchemy_store.seeding import seed_due_accounts
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, build_engine
 from onboarding_fsm.redact import strip_event
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
@@ -29,7 +30,6 @@ from onboarding_fsm.snapshot import parse_account, snapshot_to_dict
 
 from .common import Figure, rate, report
 from .ingest import START, events
-from .seed import seed_due_accounts
 
 
 def schema(base_url: str) -> Any:
@@ -63,7 +63,7 @@ def _ingest_proc(url: str, deliveries: list[tuple[bytes, str]], now: datetime) -
     for body, header in deliveries:
         engine.ingest_webhook(body, header)
     elapsed = time.perf_counter() - start
-    engine.store.close()
+    engine.close()
     return elapsed
 
 
@@ -85,7 +85,7 @@ def ingestion(base_url: str, *, accounts: int = 200, per_round: int = 600, round
             clock = FakeClock(now)
             eng = build_engine(Settings(database_url=url), clock=clock, gateway=Simulator(clock))
             ours.samples.append(rate(lambda batch=batch, eng=eng: sum(1 for b, h in batch if eng.ingest_webhook(b, h))))
-            eng.store.close()
+            eng.close()
             versions = dict(raw.execute("SELECT stripe_account_id, version FROM ofsm_accounts").fetchall())
             seqs = dict(raw.execute("SELECT account_id, max(seq) FROM ofsm_transitions GROUP BY account_id").fetchall())
             raw.commit()
@@ -107,7 +107,7 @@ def ingestion(base_url: str, *, accounts: int = 200, per_round: int = 600, round
             goal=0.6,
         )
         raw.close()
-        engine.store.close()
+        engine.close()
 
 
 def _baseline(conn: Any, rows: list[Any]) -> int:
@@ -138,7 +138,7 @@ def scale_out(base_url: str, *, accounts: int = 200, events_per_process: int = 1
     with schema(base_url) as url:
         t_a, eng_a = _setup(url, accounts, "a")
         t_b, eng_b = _setup(url, accounts, "b")
-        eng_a.store.close(), eng_b.store.close()
+        eng_a.close(), eng_b.close()
         now = START + timedelta(days=1)
         created = int(START.timestamp()) + 1
         ctx = multiprocessing.get_context("spawn")
@@ -172,7 +172,7 @@ def _sweep_proc(url: str, now: datetime, limit: int) -> tuple[float, float, int,
     start = time.perf_counter()
     report_ = engine.sweep(limit=limit)
     elapsed = time.perf_counter() - start
-    engine.store.close()
+    engine.close()
     return (
         claim,
         len(report_.transitions) / elapsed,
@@ -185,7 +185,7 @@ def sweep(base_url: str, *, sizes: tuple[int, ...] = (100_000, 1_000_000), fire:
     figures = []
     for size in sizes:
         with schema(base_url) as url:
-            build_engine(Settings(database_url=url)).store.close()
+            build_engine(Settings(database_url=url)).close()
             due = datetime(2026, 1, 1, tzinfo=UTC)
             started = time.perf_counter()
             seed_due_accounts(sa.create_engine(url), size, due_at=due, due_every=100)

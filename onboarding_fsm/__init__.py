@@ -11,6 +11,7 @@ from .audit import ChainReport, Transition
 from .bootstrap import build_engine
 from .classify import Classification, classify
 from .clock import FakeClock, SystemClock
+from .config import EngineConfig, LinkUrls
 from .engine import Engine
 from .errors import (
     AccountNotFound,
@@ -39,6 +40,7 @@ __all__ = [
     "Collection",
     "ConcurrencyConflict",
     "Engine",
+    "EngineConfig",
     "FakeClock",
     "FutureRequirements",
     "InvalidInput",
@@ -47,6 +49,7 @@ __all__ = [
     "LinkNotAllowed",
     "LinkParams",
     "LinkType",
+    "LinkUrls",
     "OnboardingError",
     "Outcome",
     "PermanentError",

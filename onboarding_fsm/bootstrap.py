@@ -1,16 +1,68 @@
 """The one place that wires adapters from settings (the only core module
-allowed to import ``adapters``). Nothing is built at import time."""
+allowed to import ``adapters``). Nothing is built at import time: every
+adapter is imported inside the function that builds it.
+
+* ``build_engine`` — the engine on the configured store and Stripe backend;
+* ``build_store`` — the configured database (for ``db upgrade``);
+* ``build_sandbox`` — an engine on the in-process simulator with a fake
+  clock, webhooks delivered straight in (demo, tests, platform tests);
+* ``build_simulated_stripe`` — the simulator served over HTTP and the
+  official SDK gateway pointed at it (``serve`` on the embedded default);
+* ``build_app`` — the platform's ASGI app with metrics observing the engine;
+* ``build_worker`` — the APScheduler worker with its settings.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from .clock import SystemClock
+from .clock import FakeClock, SystemClock
 from .engine import Engine
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .ports import Clock, Store, StripeGateway
+    from socket import socket
+
+    from adapters.http.app import App
+    from adapters.http.serving import Served
+    from adapters.simulator import Simulator
+    from adapters.simulator.sandbox import Sandbox
+    from adapters.simulator.server import SimulatorServer
+    from adapters.sqlalchemy_store import SqlStore
+    from adapters.stripe import StripeSdkGateway
+    from adapters.worker import Worker
+
+    from .ports import Clock, Observer, Store, StripeGateway
+
+
+def build_store(settings: Settings) -> SqlStore:
+    """The configured database, not yet migrated."""
+    from adapters.sqlalchemy_store import SqlStore
+
+    return SqlStore.from_url(settings.database_url, synchronous=settings.sqlite_synchronous)
+
+
+def build_stripe_gateway(settings: Settings, *, check_mode: bool = False) -> StripeSdkGateway:
+    """The official SDK gateway; ``check_mode`` asks Stripe whether the key's
+    mode is the configured one (for processes that talk to Stripe a while)."""
+    from adapters.stripe import StripeSdkGateway
+
+    from .errors import SettingsError
+
+    if settings.stripe_api_key is None:
+        raise SettingsError("stripe_backend='stripe' needs stripe_api_key")
+    gateway = StripeSdkGateway(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+        timeout=settings.stripe_timeout_seconds,
+    )
+    if check_mode:
+        gateway.check_mode(settings.livemode)
+    return gateway
 
 
 def build_engine(
@@ -19,6 +71,8 @@ def build_engine(
     clock: Clock | None = None,
     gateway: StripeGateway | None = None,
     store: Store | None = None,
+    observers: Iterable[Observer] = (),
+    check_mode: bool = False,
 ) -> Engine:
     """Build an engine from settings (defaults: SQLite file + local simulator).
 
@@ -27,27 +81,129 @@ def build_engine(
     When the engine builds the simulator itself, the simulator's signed
     events are delivered straight into ``engine.ingest_webhook``.
     """
-    from adapters.signature import StripeSignatureVerifier
-    from adapters.sqlalchemy_store import SqlStore
+    from adapters.stripe import StripeSignatureVerifier
 
     settings = settings or Settings()
     clock = clock or SystemClock()
     if store is None:
-        store = SqlStore.from_settings(settings)
+        store = build_store(settings)
         store.migrate()
-    built_simulator = None
+    built: Simulator | None = None
     if gateway is None:
         if settings.stripe_backend == "simulator":
             from adapters.simulator import Simulator
 
-            built_simulator = Simulator(clock=clock, webhook_secret=settings.webhook_secret_values()[0])
-            gateway = built_simulator
+            gateway = built = Simulator(clock, webhook_secret=settings.webhook_secret_values()[0])
         else:
-            from adapters.stripe_sdk import StripeSdkGateway
-
-            gateway = StripeSdkGateway.from_settings(settings)
-    verifier = StripeSignatureVerifier(settings.webhook_secret_values())
-    engine = Engine(settings=settings, store=store, gateway=gateway, verifier=verifier, clock=clock)
-    if built_simulator is not None:
-        built_simulator.connect(engine.ingest_webhook)
+            gateway = build_stripe_gateway(settings, check_mode=check_mode)
+    engine = Engine(
+        config=settings.engine_config(),
+        store=store,
+        gateway=gateway,
+        verifier=StripeSignatureVerifier(settings.webhook_secret_values()),
+        clock=clock,
+        observers=observers,
+    )
+    if built is not None:
+        built.connect(engine.ingest_webhook)
     return engine
+
+
+def build_sandbox(settings: Settings | None = None, *, clock: FakeClock | None = None, **simulator: Any) -> Sandbox:
+    """An engine and the in-process simulator it talks to, sharing one fake
+    clock, with the simulator's events delivered straight into the engine.
+    ``simulator`` are ``Simulator`` options (``delivery``, ``seed``…)."""
+    from adapters.simulator import Simulator
+    from adapters.simulator.sandbox import Sandbox
+
+    settings = settings or Settings()
+    clock = clock or FakeClock()
+    simulator.setdefault("webhook_secret", settings.webhook_secret_values()[0])
+    sim = Simulator(clock, **simulator)
+    store = build_store(settings)
+    store.migrate()
+    engine = build_engine(settings, clock=clock, gateway=sim, store=store)
+    sim.connect(engine.ingest_webhook)
+    return Sandbox(engine, sim, clock, store)
+
+
+class SimulatedStripe:
+    """The simulator's HTTP server on a bound socket, and the SDK gateway that
+    talks to it. Served from a background thread unless built with
+    ``background=False`` (then the caller serves ``server.app`` on ``sock``)."""
+
+    def __init__(
+        self,
+        server: SimulatorServer,
+        sock: socket,
+        url: str,
+        served: Served | None,
+        gateway: StripeSdkGateway,
+        api_key: str,
+    ) -> None:
+        self.server = server
+        self.api_key = api_key
+        self.sock = sock
+        self.url = url
+        self.served = served
+        self.gateway = gateway
+        self.sim = server.sim
+
+    def stop(self) -> None:
+        if self.served is not None:
+            self.served.stop()
+        self.server.stop_delivery()
+
+
+def build_simulated_stripe(
+    settings: Settings,
+    sock: socket,
+    *,
+    clock: Clock | None = None,
+    webhook_url: str | None = None,
+    deliver: bool = True,
+    background: bool = True,
+    gateway_options: dict[str, Any] | None = None,
+) -> SimulatedStripe:
+    """The simulator's HTTP server on ``sock`` (webhooks POSTed to
+    ``webhook_url`` by a delivery thread when ``deliver``), and the official
+    SDK gateway pointed at it: the code path real Stripe takes."""
+    from adapters.http.serving import Served, url_of
+    from adapters.simulator import Simulator
+    from adapters.simulator.server import TEST_KEY, SimulatorServer
+    from adapters.stripe import StripeSdkGateway
+
+    sim = Simulator(
+        clock or SystemClock(),
+        webhook_secret=settings.webhook_secret_values()[0],
+        hosted_base_url=url_of(sock),
+        seed=secrets.randbits(32),
+    )
+    server = SimulatorServer(sim, webhook_url=webhook_url)
+    if deliver:
+        server.start_delivery()
+    url = url_of(sock)
+    served = Served(server.app, sock) if background else None
+    options: dict[str, Any] = {"max_network_retries": 2, **(gateway_options or {})}
+    return SimulatedStripe(server, sock, url, served, StripeSdkGateway(TEST_KEY, api_base=url, **options), TEST_KEY)
+
+
+def build_app(settings: Settings, engine: Engine) -> App:
+    """The platform's ASGI app over ``engine``, its metrics subscribed."""
+    from adapters.http import create_app
+
+    return create_app(engine, settings)
+
+
+def build_worker(settings: Settings, engine: Engine, *, reconcile: bool = True) -> Worker:
+    """The worker with the settings' intervals; ``reconcile=False`` when the
+    backend cannot be reconciled against (the in-process simulator)."""
+    from adapters.worker import Worker, WorkerConfig
+
+    config = WorkerConfig(
+        sweep_interval=timedelta(seconds=settings.sweep_interval_seconds),
+        reconcile_interval=timedelta(seconds=settings.reconcile_interval_seconds) if reconcile else None,
+        reconcile_stale_after=timedelta(seconds=settings.reconcile_stale_after_seconds),
+        misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
+    )
+    return Worker(engine, config)

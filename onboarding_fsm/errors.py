@@ -140,3 +140,15 @@ class ConcurrencyConflict(RetryableError):
 
 class StoreUnavailable(RetryableError):
     """The database is locked or unreachable."""
+
+
+class DuplicateEvent(PermanentError):
+    """The inbox already holds this event id: the delivery was seen before.
+
+    Raised by the store's ``record_event`` (at the latest when the transaction
+    commits) and answered by the engine as a ``duplicate`` outcome, never
+    passed to callers."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"event {event_id!r} was already recorded")
+        self.event_id = event_id

@@ -60,15 +60,10 @@ class SignatureVerifier(Protocol):
 
 
 class WriteTx(Protocol):
-    """One database transaction; committed when its context exits cleanly."""
+    """One database transaction (a unit of work): everything done through it
+    is committed together when its context exits cleanly, or not at all."""
 
-    def load(self, account_id: str, *, cached: bool = False) -> Account | None:
-        """The account as stored. ``cached=True`` may answer from the process's
-        cache without reading: only for callers whose write is checked against
-        the version they read (a stale answer then fails with ``ConcurrencyConflict``
-        and the retry reads afresh), and whose read-only outcomes cannot be
-        wrong on older knowledge."""
-        ...
+    def load(self, account_id: str) -> Account | None: ...
 
     def load_by_ref(self, platform_ref: str) -> Account | None: ...
 
@@ -89,22 +84,11 @@ class WriteTx(Protocol):
         replace its unfired timers when ``timers`` is given."""
         ...
 
-    def record_and_save(
-        self,
-        entry: InboxEntry,
-        account: Account,
-        *,
-        expected_version: int,
-        transition: Transition | None,
-        timers: Sequence[Timer] | None,
-    ) -> bool:
-        """``record_event`` then ``save``, as one unit: False (and nothing
-        written) for a duplicate event, ``ConcurrencyConflict`` on a stale version."""
-        ...
-
-    def record_event(self, entry: InboxEntry) -> bool:
-        """Insert into the inbox; False if the event id is already there
-        (a previous ``failed`` outcome may be overwritten)."""
+    def record_event(self, entry: InboxEntry) -> None:
+        """Insert into the inbox (a previous ``failed`` outcome may be
+        overwritten). ``DuplicateEvent`` if the event id is already there —
+        raised here or, at the latest, when the transaction commits, which
+        then rolls back everything done through it."""
         ...
 
     def claim_due_timer(self, now: datetime) -> tuple[Timer, Account | None] | None:
@@ -120,6 +104,11 @@ class WriteTx(Protocol):
 
 
 class Store(Protocol):
+    @property
+    def location(self) -> str:
+        """Where the data lives, for people (no password)."""
+        ...
+
     def migrate(self) -> None: ...
 
     def write(self) -> AbstractContextManager[WriteTx]: ...

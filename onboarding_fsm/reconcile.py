@@ -16,12 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from .account import Account
 from .engine import Engine
-from .errors import OnboardingError, StripeAuthenticationFailed, StripeRequestFailed
+from .errors import AccountNotFound, OnboardingError, StripeAuthenticationFailed, StripeRequestFailed
 from .snapshot import AccountSnapshot
 from .states import Source, State
+
+
+class DriftKind(StrEnum):
+    SYNCED = "synced"  # Stripe said something the webhooks did not
+    ADOPTED = "adopted"  # Stripe had an account of ours we had no row for
+    DETACHED = "detached"  # the platform lost the account without a webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +38,7 @@ class Drift:
     from_state: State | None
     to_state: State
     reason: str
-    how: str  # "synced" | "adopted" | "detached"
+    how: DriftKind
 
 
 @dataclass
@@ -43,7 +50,7 @@ class ReconcileReport:
 
     @property
     def adopted(self) -> list[str]:
-        return [d.account_id for d in self.drift if d.how == "adopted"]
+        return [d.account_id for d in self.drift if d.how is DriftKind.ADOPTED]
 
 
 def reconcile(
@@ -60,47 +67,34 @@ def reconcile(
     seen: set[str] = set()
     tick = progress or (lambda n: None)
     if full:
-        cursor: str | None = None
-        while True:
-            page = engine.gateway.list_accounts(limit=page_size, starting_after=cursor)
-            for snapshot in page.accounts:
-                seen.add(snapshot.id)
-                report.listed += 1
-                _apply(engine, snapshot, report, actor)
-                tick(1)
-            if not page.has_more or not page.accounts:
-                break
-            cursor = page.accounts[-1].id
-    cutoff = engine.clock.now() - stale_after
-    after: str | None = None
+        for snapshot in engine.stripe_accounts(page_size=page_size):
+            seen.add(snapshot.id)
+            report.listed += 1
+            _apply(engine, snapshot, report, actor)
+            tick(1)
     missing: list[Account] = []
     fetched = 0
-    while True:
-        batch = engine.store.stale_accounts(cutoff, after=after)
-        if not batch:
-            break
-        after = batch[-1].stripe_account_id
-        for local in batch:
-            if local.stripe_account_id in seen:
-                continue
-            report.refetched += 1
-            try:
-                snapshot = engine.gateway.retrieve_account(local.stripe_account_id)
-            except StripeAuthenticationFailed as exc:
-                if exc.http_status == 401:
-                    raise  # the key itself is bad: nothing to learn about any account
-                _detach(engine, local, "access lost (reconcile)", report, actor)
-            except StripeRequestFailed as exc:
-                if exc.http_status == 404:
-                    missing.append(local)
-                else:
-                    report.errors.append(f"{local.stripe_account_id}: {exc}")
-            except OnboardingError as exc:
-                report.errors.append(f"{local.stripe_account_id}: {exc}")
+    for local in engine.stale_accounts(stale_after):
+        if local.stripe_account_id in seen:
+            continue
+        report.refetched += 1
+        try:
+            snapshot = engine.stripe_account(local.stripe_account_id)
+        except StripeAuthenticationFailed as exc:
+            if exc.http_status == 401:
+                raise  # the key itself is bad: nothing to learn about any account
+            _detach(engine, local, "access lost (reconcile)", report, actor)
+        except StripeRequestFailed as exc:
+            if exc.http_status == 404:
+                missing.append(local)
             else:
-                fetched += 1
-                _apply(engine, snapshot, report, actor)
-            tick(1)
+                report.errors.append(f"{local.stripe_account_id}: {exc}")
+        except OnboardingError as exc:
+            report.errors.append(f"{local.stripe_account_id}: {exc}")
+        else:
+            fetched += 1
+            _apply(engine, snapshot, report, actor)
+        tick(1)
     if missing and report.listed == 0 and fetched == 0:
         # not one account is visible: a wrong key or mode, not mass deletion
         report.errors.append(f"{len(missing)} account(s) not found and none visible: check the Stripe key and mode")
@@ -112,13 +106,19 @@ def reconcile(
 
 def _apply(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
     try:
-        local = engine.store.get(snapshot.id)
-        if local is None:
-            if snapshot.platform_ref and engine.store.get_by_ref(snapshot.platform_ref) is None:
+        try:
+            engine.get_account(snapshot.id)
+        except AccountNotFound:
+            if snapshot.platform_ref and engine.find_account(snapshot.platform_ref) is None:
                 adopted = engine.adopt(snapshot, actor=actor)
                 report.drift.append(
                     Drift(
-                        adopted.stripe_account_id, adopted.platform_ref, None, adopted.state, adopted.reason, "adopted"
+                        adopted.stripe_account_id,
+                        adopted.platform_ref,
+                        None,
+                        adopted.state,
+                        adopted.reason,
+                        DriftKind.ADOPTED,
                     )
                 )
             return
@@ -131,7 +131,7 @@ def _apply(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, a
                     transition.from_state,
                     transition.to_state,
                     transition.reason,
-                    "synced",
+                    DriftKind.SYNCED,
                 )
             )
     except OnboardingError as exc:
@@ -142,5 +142,5 @@ def _detach(engine: Engine, local: Account, reason: str, report: ReconcileReport
     transition = engine.detach(local.stripe_account_id, reason, source=Source.RECONCILE, actor=actor)
     if transition is not None:
         report.drift.append(
-            Drift(local.stripe_account_id, local.platform_ref, local.state, State.DISABLED, reason, "detached")
+            Drift(local.stripe_account_id, local.platform_ref, local.state, State.DISABLED, reason, DriftKind.DETACHED)
         )

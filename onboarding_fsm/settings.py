@@ -10,6 +10,9 @@ start-up, with a ``SettingsError`` rather than at the first webhook.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,12 +28,15 @@ from pydantic_settings import (
 )
 
 from .account import FutureRequirements
+from .config import EngineConfig, LinkUrls
 from .errors import SettingsError
 from .policy import Collection, Policy
 
 #: the simulator signs with this when nothing else is configured; refused in live mode
 SIMULATOR_WEBHOOK_SECRET = "whsec_onboarding_fsm_simulator"
 CONFIG_ENV = "ONBOARDING_FSM_CONFIG"
+#: the file ``Settings.from_file`` reads, for this construction only (never os.environ)
+_FILE: ContextVar[Path | None] = ContextVar("onboarding_fsm_settings_file", default=None)
 
 
 def _split(value: Any) -> Any:
@@ -104,15 +110,8 @@ class Settings(BaseSettings):
         """Settings with ``path`` (TOML) as the file layer."""
         if not Path(path).is_file():
             raise SettingsError(f"settings file not found: {path}")
-        previous = os.environ.get(CONFIG_ENV)
-        os.environ[CONFIG_ENV] = str(path)
-        try:
+        with _reading(Path(path)):
             return cls(**overrides)
-        finally:
-            if previous is None:
-                os.environ.pop(CONFIG_ENV, None)
-            else:
-                os.environ[CONFIG_ENV] = previous
 
     @classmethod
     def settings_customise_sources(
@@ -124,7 +123,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get(CONFIG_ENV)
+        path = _FILE.get() or os.environ.get(CONFIG_ENV)
         if path:
             if not Path(path).is_file():
                 raise SettingsError(f"{CONFIG_ENV} names a file that does not exist: {path}")
@@ -194,6 +193,22 @@ class Settings(BaseSettings):
 
     # --- derived values -----------------------------------------------------
 
+    def engine_config(self) -> EngineConfig:
+        """What the engine needs of these settings (and nothing else)."""
+        return EngineConfig(
+            policy=self.policy,
+            livemode=self.livemode,
+            webhook_tolerance=timedelta(seconds=self.webhook_tolerance_seconds),
+            abandon_after=self.abandon_after,
+            reminder_offsets=self.reminder_offsets,
+            future_requirements=self.future_requirements,
+            links=LinkUrls(
+                refresh=self.public_base_url + self.refresh_path,
+                return_=self.public_base_url + self.return_path,
+            ),
+            max_conflict_retries=self.max_conflict_retries,
+        )
+
     @property
     def policy(self) -> Policy:
         required = frozenset(self.required_capabilities) if self.required_capabilities is not None else None
@@ -218,6 +233,15 @@ class Settings(BaseSettings):
 
     def webhook_secret_values(self) -> list[str]:
         return [s.get_secret_value() for s in self.webhook_secrets]
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    token = _FILE.set(path)
+    try:
+        yield
+    finally:
+        _FILE.reset(token)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake clock, a fresh SQLite file, the simulator, an engine.
+"""Shared fixtures: a fake clock, a fresh database, and one sandbox (the
+engine, the simulator and the clock they share, from ``build_sandbox``).
 
 Time moves only through ``clock.advance`` — never ``sleep``.
 """
@@ -7,16 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from adapters.simulator import Simulator
+from adapters.simulator.sandbox import Sandbox
 from adapters.sqlalchemy_store.schemas import temporary_schema
-from onboarding_fsm import FakeClock, Settings, build_engine
-from onboarding_fsm.engine import Engine
+from onboarding_fsm import FakeClock, Settings
+from onboarding_fsm.bootstrap import build_sandbox
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 POSTGRES_ENV = "ONBOARDING_FSM_TEST_POSTGRES_URL"
@@ -46,40 +47,22 @@ def make_settings(db_url: str, **overrides: object) -> Settings:
     return Settings(database_url=db_url, **overrides)  # type: ignore[arg-type]
 
 
-@dataclass
-class World:
-    """An engine and the simulator it talks to, sharing one fake clock."""
-
-    engine: Engine
-    sim: Simulator
-    clock: FakeClock
-
-    def create(self, ref: str = "seller-1", country: str = "US", **kwargs: object) -> str:
-        kwargs.setdefault("capabilities", ["card_payments", "transfers"])
-        return self.engine.create_account(ref, country, **kwargs).stripe_account_id  # type: ignore[arg-type]
-
-    def onboard(self, account_id: str, overrides: dict[str, str] | None = None, **link: object) -> str:
-        """Issue a link, complete the hosted form, come back; return the state."""
-        url = self.engine.issue_link(account_id, **link).url  # type: ignore[arg-type]
-        self.sim.visit(url).complete(overrides)
-        return self.engine.handle_return(account_id).state.value
-
-    def state(self, account_id: str) -> str:
-        return self.engine.get_account(account_id).state.value
+#: what every service test drives: ``world.engine``, ``world.sim``, ``world.clock``, ``world.store``
+World = Sandbox
 
 
-def make_world(db_url: str, clock: FakeClock, *, sim: Simulator | None = None, **settings: object) -> World:
-    sim = sim or Simulator(clock)
-    engine = build_engine(make_settings(db_url, **settings), clock=clock, gateway=sim)
-    sim.connect(engine.ingest_webhook)
-    return World(engine, sim, clock)
+def make_world(
+    db_url: str, clock: FakeClock, *, simulator: dict[str, Any] | None = None, **settings: object
+) -> Sandbox:
+    """A sandbox on ``db_url``; ``simulator`` are ``Simulator`` options, the rest settings."""
+    return build_sandbox(make_settings(db_url, **settings), clock=clock, **(simulator or {}))
 
 
 @pytest.fixture
-def world(db_url: str, clock: FakeClock) -> Iterator[World]:
+def world(db_url: str, clock: FakeClock) -> Iterator[Sandbox]:
     w = make_world(db_url, clock)
     yield w
-    w.engine.store.close()
+    w.close()
 
 
 def postgres_url() -> str:

@@ -16,8 +16,6 @@ Engine calls are synchronous and run in the thread pool.
 from __future__ import annotations
 
 import html
-import threading
-from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -36,35 +34,20 @@ from onboarding_fsm.errors import (
     LinkNotAllowed,
     OnboardingError,
     RetryableError,
+    SettingsError,
     TriggerNotAllowed,
     WebhookRejected,
 )
+from onboarding_fsm.settings import Settings
 
 from .auth import Authenticator, from_settings
+from .limits import RefreshLimiter
 from .metrics import Metrics
 
+#: what ``create_app`` returns: an ASGI app to serve or mount
+App = Starlette
 MAX_WEBHOOK_BYTES = 1 << 20
 DONE_PATH = "/onboarding/done"
-
-
-class RefreshLimiter:
-    """At most ``limit`` refreshes per account per ``window`` seconds (this process)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, account_id: str, now: float) -> bool:
-        with self._lock:
-            hits = self._hits[account_id]
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:
@@ -87,16 +70,34 @@ def _failure(exc: Exception) -> Response:
     return _page("Something went wrong", "Onboarding could not continue.", 502)
 
 
-def create_app(engine: Engine, *, authenticator: Authenticator | None = None) -> Starlette:
-    settings = engine.settings
+def create_app(
+    engine: Engine,
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    metrics: Metrics | None = None,
+) -> Starlette:
+    """The platform's endpoints over ``engine``.
+
+    ``settings`` must be the settings the engine was built from (default:
+    ``Settings()``, what ``build_engine()`` uses without arguments): the app
+    routes the refresh and return URLs the engine puts into links. Other
+    settings are refused rather than silently serving other paths. Pass
+    ``metrics`` when the engine was built with it as an observer; otherwise
+    the app makes its own and subscribes it to the engine.
+    """
+    settings = settings or Settings()
+    if settings.engine_config() != engine.config:
+        raise SettingsError("create_app needs the settings the engine was built from (its engine_config differs)")
     auth = authenticator or from_settings(settings)
-    metrics = Metrics(engine.store)
-    engine.observer = metrics
+    if metrics is None:
+        metrics = Metrics(engine.count_by_state)
+        engine.subscribe(metrics)
     limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
     return_page = settings.return_page_url or settings.public_base_url + DONE_PATH
 
     def _now() -> float:
-        return engine.clock.now().timestamp()
+        return engine.now().timestamp()
 
     async def webhook(request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BYTES:
@@ -178,7 +179,7 @@ def create_app(engine: Engine, *, authenticator: Authenticator | None = None) ->
 
     async def healthz(request: Request) -> Response:
         try:
-            await run_in_threadpool(engine.store.ping)
+            await run_in_threadpool(engine.ping)
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})

@@ -3,20 +3,22 @@ accounts per state (read from the store at scrape time)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from onboarding_fsm.audit import Transition
-from onboarding_fsm.ports import Store
+from onboarding_fsm.states import State
+
+CountByState = Callable[[], dict[State, int]]
 
 
 class Metrics:
     """An engine ``Observer`` that keeps Prometheus counters (this process's)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, count_by_state: CountByState) -> None:
         self.registry = CollectorRegistry()
         self.transitions = Counter(
             "onboarding_fsm_transitions",
@@ -33,7 +35,7 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry,
         )
-        self.registry.register(_AccountsByState(store))
+        self.registry.register(_AccountsByState(count_by_state))
 
     def on_transition(self, transition: Transition) -> None:
         self.transitions.labels(
@@ -48,11 +50,11 @@ class Metrics:
 
 
 class _AccountsByState(Collector):
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, count_by_state: CountByState) -> None:
+        self._count = count_by_state
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily("onboarding_fsm_accounts", "Accounts per state", labels=["state"])
-        for state, count in self._store.count_by_state().items():
+        for state, count in self._count().items():
             family.add_metric([state.value], count)
         yield family

@@ -1,8 +1,10 @@
 """The local Stripe stand-in (DESIGN §7): see ``Simulator`` and the README."""
 
-from .core import API_VERSION, Simulator
 from .delivery import Attempt, Delivery
-from .hosted import FormError, HostedSession, LinkUnusable, SimulatorError
+from .errors import FormError, LinkUnusable, SimulatorError
+from .hosted import HostedSession
+from .simulator import Simulator
+from .state import API_VERSION
 
 __all__ = [
     "API_VERSION",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.signature import sign
+from adapters.stripe_wire.signing import sign
 
 Sink = Callable[[bytes, str], Any]
 
@@ -62,7 +62,6 @@ class Outbox:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.knobs.seed)
-        self._busy = False
         self._attempts: dict[int, int] = {}
 
     def sign(self, event: dict[str, Any], timestamp: int) -> tuple[bytes, str]:

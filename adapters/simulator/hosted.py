@@ -11,47 +11,17 @@ nothing about whether onboarding is complete.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import catalog
-
-if TYPE_CHECKING:
-    from .core import SimLink, Simulator
-
-
-class SimulatorError(Exception):
-    """Misuse of the simulator's holder or operator API (not a Stripe error)."""
-
-
-class LinkUnusable(SimulatorError):
-    """Stripe would redirect the holder to the link's ``refresh_url``."""
-
-    def __init__(self, why: str, refresh_url: str) -> None:
-        super().__init__(f"link unusable ({why}); Stripe redirects to the refresh_url")
-        self.why = why
-        self.refresh_url = refresh_url
-
-
-class FormError(SimulatorError):
-    """The hosted form refuses the input (missing fields, wrong SMS code)."""
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        elif isinstance(value, bool):
-            out[name] = "true" if value else "false"
-        elif value is not None:
-            out[name] = str(value)
-    return out
+from .errors import FormError
+from .model import flatten
+from .state import SimLink, SimState
 
 
 class HostedSession:
-    def __init__(self, sim: Simulator, link: SimLink) -> None:
-        self._sim = sim
+    def __init__(self, state: SimState, link: SimLink) -> None:
+        self._state = state
         self._link = link
         self._values: dict[str, str] = {}
         self._sms_confirmed = False
@@ -67,12 +37,12 @@ class HostedSession:
     @property
     def due(self) -> tuple[str, ...]:
         """Fields the form asks for, not yet provided in this session."""
-        asked = self._sim._form_fields(self._link)
+        asked = self._state.form_fields(self._link)
         return tuple(f for f in asked if f not in self._values and not self._covered(f))
 
     @property
     def asked(self) -> tuple[str, ...]:
-        return self._sim._form_fields(self._link)
+        return self._state.form_fields(self._link)
 
     def _covered(self, name: str) -> bool:
         return any(alt in self._values for alt in catalog.ALTERNATIVES.get(name, ()))
@@ -87,7 +57,7 @@ class HostedSession:
         values = flatten(data or {})
         values.update({k: str(v) for k, v in fields.items()})
         allowed = set(self.asked) | {alt for f in self.asked for alt in catalog.ALTERNATIVES.get(f, ())}
-        allowed |= set(self._sim._provided_fields(self.account_id))
+        allowed |= set(self._state.provided_fields(self.account_id))
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise FormError(f"the form does not ask for {unknown}")
@@ -119,7 +89,7 @@ class HostedSession:
         if not self._sms_confirmed and any(f in catalog.PHONE_FIELDS for f in self._values):
             raise FormError("confirm the phone number with the SMS code first")
         self._closed = True
-        self._sim._apply_form(self.account_id, self._values, finished=True)
+        self._state.apply_form(self.account_id, self._values, finished=True)
         return self.return_url
 
     def save_for_later(self) -> str:
@@ -130,7 +100,7 @@ class HostedSession:
         if not self._sms_confirmed:
             for name in catalog.PHONE_FIELDS:
                 values.pop(name, None)
-        self._sim._apply_form(self.account_id, values, finished=False)
+        self._state.apply_form(self.account_id, values, finished=False)
         return self.return_url
 
     def complete(self, overrides: Mapping[str, Any] | None = None) -> str:

@@ -1,5 +1,6 @@
 """SQLAlchemy store: SQLite by default, PostgreSQL for scale; Alembic migrations."""
 
-from .store import SqlStore, create_sql_engine
+from .connection import create_sql_engine
+from .store import SqlStore
 
 __all__ = ["SqlStore", "create_sql_engine"]

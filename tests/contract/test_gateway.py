@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.serving import Served, bind, url_of
+from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import Simulator
 from adapters.simulator.server import TEST_KEY, SimulatorServer
-from adapters.stripe_sdk import StripeSdkGateway
+from adapters.stripe import StripeSdkGateway
 from onboarding_fsm import FakeClock
 from onboarding_fsm.account import LinkParams, LinkRequest, LinkType, NewAccount
 from onboarding_fsm.errors import StripeFailure, StripeIdempotencyConflict, StripeRequestFailed

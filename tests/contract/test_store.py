@@ -16,7 +16,7 @@ from adapters.sqlalchemy_store.store import VERSION_TABLE
 from adapters.sqlalchemy_store.tables import metadata
 from onboarding_fsm.account import Account, LinkParams
 from onboarding_fsm.audit import GENESIS, Cause, Transition, seal
-from onboarding_fsm.errors import ConcurrencyConflict
+from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent
 from onboarding_fsm.events import InboxEntry, Outcome
 from onboarding_fsm.snapshot import AccountSnapshot, Requirements
 from onboarding_fsm.states import Source, State, Trigger
@@ -172,19 +172,31 @@ def inbox(event_id: str, outcome: Outcome = Outcome.APPLIED) -> InboxEntry:
 def test_inbox_dedupes_by_event_id(store: SqlStore) -> None:
     insert(store, account())
     with store.write() as tx:
-        assert tx.record_event(inbox("evt_1"))
-    with store.write() as tx:
-        assert not tx.record_event(inbox("evt_1", Outcome.STALE))
+        tx.record_event(inbox("evt_1"))
+    with pytest.raises(DuplicateEvent) as info, store.write() as tx:
+        tx.record_event(inbox("evt_1", Outcome.STALE))
+    assert info.value.event_id == "evt_1"
     assert [(e.event_id, e.outcome) for e in store.inbox()] == [("evt_1", Outcome.APPLIED)]
+
+
+def test_a_duplicate_rolls_back_the_whole_transaction(store: SqlStore) -> None:
+    acct = account()
+    insert(store, acct)
+    with store.write() as tx:
+        tx.record_event(inbox("evt_1"))
+    with pytest.raises(DuplicateEvent), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        tx.emit("acct_1", "note", {"n": 1}, START)
+        tx.record_event(inbox("evt_1"))
+    assert [p for _, p in store.pending_outbox() if p == {"n": 1}] == []
 
 
 def test_a_failed_event_may_be_processed_again(store: SqlStore) -> None:
     with store.write() as tx:
-        assert tx.record_event(inbox("evt_1", Outcome.FAILED))
+        tx.record_event(inbox("evt_1", Outcome.FAILED))
     with store.write() as tx:
-        assert tx.record_event(inbox("evt_1", Outcome.APPLIED))
-    with store.write() as tx:
-        assert not tx.record_event(inbox("evt_1", Outcome.APPLIED))
+        tx.record_event(inbox("evt_1", Outcome.APPLIED))
+    with pytest.raises(DuplicateEvent), store.write() as tx:
+        tx.record_event(inbox("evt_1", Outcome.APPLIED))
     assert store.inbox()[0].outcome is Outcome.APPLIED
 
 
@@ -240,25 +252,51 @@ def test_times_come_back_aware_utc(store: SqlStore) -> None:
     assert store.history("acct_1")[0].at.utcoffset() == timedelta(0)
 
 
-def test_record_and_save_is_one_unit(store: SqlStore) -> None:
+def test_an_event_and_the_save_it_causes_are_one_unit(store: SqlStore) -> None:
     acct = account()
     insert(store, acct)
     t = record("acct_1", 2, acct.audit_head, State.CREATED, State.LINK_ISSUED)
     moved = replace(acct, state=State.LINK_ISSUED, version=2, audit_seq=2, audit_head=t.hash)
     with store.write() as tx:
-        assert tx.record_and_save(inbox("evt_1"), moved, expected_version=1, transition=t, timers=None)
+        tx.record_event(inbox("evt_1"))
+        tx.save(moved, expected_version=1, transition=t, timers=None)
     assert store.get("acct_1") == moved
     assert [p["seq"] for _, p in store.pending_outbox()] == [1, 2]
     # the same event again: nothing written, not even the account
     again = replace(moved, reason="again", version=3)
-    with store.write() as tx:
-        assert not tx.record_and_save(inbox("evt_1"), again, expected_version=2, transition=None, timers=None)
+    with pytest.raises(DuplicateEvent), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        tx.record_event(inbox("evt_1"))
+        tx.save(again, expected_version=2, transition=None, timers=None)
     assert store.get("acct_1") == moved
     # a stale version: the whole unit rolls back, inbox row included
-    with pytest.raises(ConcurrencyConflict), store.write() as tx:
-        tx.record_and_save(inbox("evt_2"), again, expected_version=1, transition=None, timers=None)
+    with pytest.raises(ConcurrencyConflict), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        tx.record_event(inbox("evt_2"))
+        tx.save(again, expected_version=1, transition=None, timers=None)
     assert [e.event_id for e in store.inbox()] == ["evt_1"]
     assert len(store.history("acct_1")) == 2
+
+
+def test_a_decision_on_an_outdated_read_is_never_committed(any_db_url: str, store: SqlStore) -> None:
+    """Two processes: this one read the account (its cache may answer later
+    loads), the other one moves it. A transaction here that loaded the
+    account and wrote something else must not commit on the old version."""
+    acct = account()
+    insert(store, acct)
+    with store.write() as tx:
+        assert tx.load("acct_1") == acct
+    other = SqlStore.from_url(any_db_url)
+    try:
+        advance(other, acct)
+    finally:
+        other.close()
+    with pytest.raises(ConcurrencyConflict), store.write() as tx:  # noqa: PT012 - the rollback is the point
+        seen = tx.load("acct_1")
+        assert seen is not None
+        tx.record_event(inbox("evt_decided_on", Outcome.STALE))
+    assert store.inbox() == []
+    with store.write() as tx:  # the retry reads what the other process wrote
+        fresh = tx.load("acct_1")
+    assert fresh is not None and fresh.version == 2 and fresh.state is State.LINK_ISSUED
 
 
 def test_a_rolled_back_claim_leaves_the_timer_unfired(store: SqlStore) -> None:

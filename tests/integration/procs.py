@@ -17,7 +17,7 @@ def ingest(db_url: str, now: datetime, deliveries: list[tuple[bytes, str]]) -> t
     outcomes: Counter[str] = Counter()
     for body, header in deliveries:
         outcomes[engine.ingest_webhook(body, header).outcome.value] += 1
-    engine.store.close()
+    engine.close()
     return dict(outcomes), engine.stats.conflicts_retried, engine.stats.conflicts_exhausted
 
 
@@ -30,5 +30,5 @@ def sweep(db_url: str, now: datetime) -> tuple[int, int]:
         fired += len(report.transitions)
         if report.timers == 0:
             break
-    engine.store.close()
+    engine.close()
     return fired, engine.stats.conflicts_retried

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.signature import sign
 from adapters.simulator import Simulator
-from bench.seed import seed_due_accounts
+from adapters.sqlalchemy_store.seeding import seed_due_accounts
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, State, SystemClock, build_engine
 from onboarding_fsm.classify import classify
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
@@ -67,7 +67,7 @@ def test_processes_ingesting_duplicated_shuffled_events_agree_with_the_in_order_
             events.append(account_event(acct, base + k, kind))
     assert len(events) == 10_000
     expected = {
-        e["account"]: classify(parse_account(e["data"]["object"]), engine.settings.policy).state  # type: ignore[index]
+        e["account"]: classify(parse_account(e["data"]["object"]), engine.config.policy).state  # type: ignore[index]
         for e in events  # the in-order run ends at each account's newest event
     }
     rng = random.Random(7)
@@ -95,13 +95,15 @@ def test_processes_ingesting_duplicated_shuffled_events_agree_with_the_in_order_
         view = engine.get_account(acct)
         assert view.state is expected[acct], acct
         assert view.watermark is not None and int(view.watermark.timestamp()) == base + 49
-    with engine.store.engine.connect() as conn:  # type: ignore[attr-defined]
+    db = sa.create_engine(pg_url)
+    with db.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ofsm_webhook_events").scalar() == 10_000
         twice = conn.exec_driver_sql(
             "SELECT count(*) FROM (SELECT account_id, source_ref FROM ofsm_transitions WHERE source_ref IS NOT NULL "
             "GROUP BY account_id, source_ref HAVING count(*) > 1) d"
         ).scalar()
         assert twice == 0
+    db.dispose()
     reports = engine.verify_audit()  # contiguous sequences, intact chains: no update was lost
     assert len(reports) == 200 and all(r.ok for r in reports)
 
@@ -117,7 +119,7 @@ def deadlines_per_account(conn: sa.Connection) -> tuple[int, int, int]:
 
 def test_processes_sweeping_fire_each_deadline_exactly_once(pg_url: str) -> None:
     store_engine = sa.create_engine(pg_url)
-    build_engine(Settings(database_url=pg_url)).store.close()  # migrate
+    build_engine(Settings(database_url=pg_url)).close()  # migrate
     seed_due_accounts(store_engine, 10_000, due_at=START)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(PROCESSES) as pool:
@@ -133,7 +135,7 @@ def test_processes_sweeping_fire_each_deadline_exactly_once(pg_url: str) -> None
 
 def test_a_killed_worker_restarts_without_missing_or_repeating_a_deadline(pg_url: str) -> None:
     store_engine = sa.create_engine(pg_url)
-    build_engine(Settings(database_url=pg_url)).store.close()
+    build_engine(Settings(database_url=pg_url)).close()
     now = SystemClock().now()  # the worker runs on real time
     seed_due_accounts(store_engine, 3_000, due_at=now - timedelta(minutes=5))
     env = {**os.environ, "ONBOARDING_FSM_DATABASE_URL": pg_url, "ONBOARDING_FSM_SWEEP_INTERVAL_SECONDS": "1"}
@@ -166,7 +168,7 @@ def test_a_killed_worker_restarts_without_missing_or_repeating_a_deadline(pg_url
 
 
 def test_sigterm_stops_the_worker_cleanly(pg_url: str) -> None:
-    build_engine(Settings(database_url=pg_url)).store.close()
+    build_engine(Settings(database_url=pg_url)).close()
     env = {**os.environ, "ONBOARDING_FSM_DATABASE_URL": pg_url}
     worker = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "-v", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
@@ -181,7 +183,7 @@ def test_sigterm_stops_the_worker_cleanly(pg_url: str) -> None:
 
 def test_state_is_what_the_timers_say(pg_url: str) -> None:
     """The seeded accounts are what the engine would have written itself."""
-    build_engine(Settings(database_url=pg_url)).store.close()
+    build_engine(Settings(database_url=pg_url)).close()
     seed_due_accounts(sa.create_engine(pg_url), 3, due_at=START)
     clock = FakeClock(START + timedelta(seconds=1))
     engine = build_engine(Settings(database_url=pg_url), clock=clock, gateway=Simulator(clock))

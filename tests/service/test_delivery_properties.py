@@ -26,7 +26,7 @@ def record_scenario(variant: str) -> tuple[Simulator, FakeClock, list[dict[str, 
     """Run a scenario against the simulator alone, keeping every event it sends."""
     clock = FakeClock(START)
     sim = Simulator(clock, delivery=Delivery(hold=True), verification_delay=30)
-    engine = fresh_engine(sim, FakeClock(START))
+    engine, _ = fresh_engine(sim, FakeClock(START))
     acct = engine.create_account("seller-p", "US", ["card_payments", "transfers"]).stripe_account_id
     session = sim.visit(engine.issue_link(acct).url)
     session.submit({"business_type": "individual", "individual": {"first_name": "Jenny"}}).save_for_later()
@@ -55,19 +55,19 @@ _COPIES = itertools.count()
 def _template() -> Path:
     """A migrated database to copy: hypothesis runs many examples."""
     path = Path(tempfile.mkdtemp(prefix="ofsm-prop-")) / "template.sqlite3"
-    build_engine(Settings(database_url=f"sqlite:///{path}"), clock=FakeClock(START)).store.close()
+    build_engine(Settings(database_url=f"sqlite:///{path}"), clock=FakeClock(START)).close()
     return path
 
 
-def fresh_engine(sim: Simulator, clock: FakeClock) -> Engine:
+def fresh_engine(sim: Simulator, clock: FakeClock) -> tuple[Engine, Path]:
     copy = _template().with_name(f"copy-{next(_COPIES)}.sqlite3")
     shutil.copy(_template(), copy)
-    return build_engine(Settings(database_url=f"sqlite:///{copy}"), clock=clock, gateway=sim)
+    return build_engine(Settings(database_url=f"sqlite:///{copy}"), clock=clock, gateway=sim), copy
 
 
 def replay(sim: Simulator, events: list[dict[str, Any]], order: list[int]) -> tuple[str, list[Any], Counter[Outcome]]:
     clock = FakeClock(START)
-    engine = fresh_engine(sim, clock)
+    engine, path = fresh_engine(sim, clock)
     acct = engine.create_account("seller-p", "US", ["card_payments", "transfers"]).stripe_account_id
     clock.set(START + timedelta(days=2))
     outcomes: Counter[Outcome] = Counter()
@@ -75,8 +75,8 @@ def replay(sim: Simulator, events: list[dict[str, Any]], order: list[int]) -> tu
         body, header = sim.sign(events[i], int(clock.now().timestamp()))
         outcomes[engine.ingest_webhook(body, header).outcome] += 1
     history = engine.history(acct)
-    engine.store.close()
-    Path(str(engine.store.engine.url.database)).unlink()  # type: ignore[attr-defined]
+    engine.close()
+    path.unlink()
     return history[-1].to_state.value, history, outcomes
 
 

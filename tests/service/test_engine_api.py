@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from adapters.simulator import Simulator
+from adapters.stripe import StripeSignatureVerifier
 from onboarding_fsm import AccountNotFound, InvalidInput, LinkNotAllowed, State, TriggerNotAllowed, build_engine
+from onboarding_fsm.bootstrap import build_store
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.errors import ConcurrencyConflict, InsecureUrl, StoreUnavailable
 from tests.conftest import START, World, make_settings, make_world
@@ -37,10 +40,11 @@ def test_a_crash_after_stripe_answered_does_not_make_a_second_account(db_url: st
         def write(self) -> Any:
             raise StoreUnavailable("database went away mid-request")
 
-    engine = build_engine(make_settings(db_url), clock=clock, gateway=sim)
-    crashing = Engine(
-        settings=engine.settings, store=CrashingStore(engine.store), gateway=sim, verifier=engine._verifier, clock=clock
-    )  # type: ignore[arg-type]
+    settings = make_settings(db_url)
+    store = build_store(settings)
+    store.migrate()
+    engine = build_engine(settings, clock=clock, gateway=sim, store=store)
+    crashing = build_engine(settings, clock=clock, gateway=sim, store=CrashingStore(store))
     with pytest.raises(StoreUnavailable):
         crashing.create_account("seller-1", "US", ["transfers"])
     acct = engine.create_account("seller-1", "US", ["transfers"])
@@ -114,13 +118,19 @@ def test_a_trigger_not_allowed_changes_nothing(world: World) -> None:
     assert world.sim.calls["create_account_link"] == links
 
 
-def test_live_mode_refuses_http_return_urls_even_if_settings_were_bypassed(db_url: str, clock: Any) -> None:
-    world = make_world(db_url, clock)
+def test_live_mode_refuses_http_return_urls_even_if_settings_were_bypassed(world: World) -> None:
     acct = world.create()
-    world.engine.settings = world.engine.settings.model_copy(update={"livemode": True})
+    live = Engine(
+        config=replace(world.engine.config, livemode=True),  # Settings would refuse this combination
+        store=world.store,
+        gateway=world.sim,
+        verifier=StripeSignatureVerifier(["whsec_x"]),
+        clock=world.clock,
+    )
     with pytest.raises(InsecureUrl):
-        world.engine.issue_link(acct)
+        live.issue_link(acct)
     assert world.sim.calls["create_account_link"] == 0
+    assert world.state(acct) == "created"
 
 
 def test_link_url_is_returned_but_not_kept(world: World) -> None:
@@ -183,7 +193,7 @@ def test_check_deadlines_at_an_explicit_time(world: World) -> None:
 
 def test_optimistic_conflicts_are_retried_and_counted(world: World) -> None:
     acct = world.create()
-    store = world.engine.store
+    store = world.store
     real_write = store.write
     state = {"raced": False}
 
@@ -219,6 +229,7 @@ def test_optimistic_conflicts_are_retried_and_counted(world: World) -> None:
 def test_conflicts_give_up_after_the_bound(db_url: str, clock: Any) -> None:
     world = make_world(db_url, clock, max_conflict_retries=2)
     acct = world.create()
+    settings = make_settings(db_url, max_conflict_retries=2)
 
     class AlwaysLosing:
         def __init__(self, inner: Any) -> None:
@@ -230,10 +241,10 @@ def test_conflicts_give_up_after_the_bound(db_url: str, clock: Any) -> None:
         def write(self) -> Any:
             raise ConcurrencyConflict("lost again")
 
-    world.engine.store = AlwaysLosing(world.engine.store)  # type: ignore[assignment]
+    losing = build_engine(settings, clock=clock, gateway=world.sim, store=AlwaysLosing(world.store))
     with pytest.raises(ConcurrencyConflict):
-        world.engine.issue_link(acct)
-    assert (world.engine.stats.conflicts_retried, world.engine.stats.conflicts_exhausted) == (2, 1)
+        losing.issue_link(acct)
+    assert (losing.stats.conflicts_retried, losing.stats.conflicts_exhausted) == (2, 1)
 
 
 def test_accounts_view_filters_by_state(world: World) -> None:
@@ -249,7 +260,7 @@ def test_audit_verify_finds_tampering(world: World) -> None:
     acct = world.create()
     world.onboard(acct)
     assert all(r.ok for r in world.engine.verify_audit())
-    with world.engine.store.engine.begin() as conn:  # type: ignore[attr-defined]
+    with world.store.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.exec_driver_sql("DROP TRIGGER ofsm_transitions_no_update")
         conn.exec_driver_sql("UPDATE ofsm_transitions SET reason = 'all fine' WHERE seq = 2")
     [report] = world.engine.verify_audit()

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.simulator import Simulator
 from onboarding_fsm import FakeClock, Source, State
 from onboarding_fsm.account import NewAccount
 from onboarding_fsm.errors import StripeAuthenticationFailed
@@ -86,7 +85,7 @@ def test_a_wrong_key_does_not_detach_everything(db_url: str, clock: FakeClock) -
     for n in range(3):
         world.create(f"seller-{n}")
     # the same database, pointed at a Stripe that knows none of its accounts
-    other = make_world(db_url, clock, sim=Simulator(clock, seed=99))
+    other = make_world(db_url, clock, simulator={"seed": 99})
     clock.advance(timedelta(days=2))
     report = reconcile(other.engine)
     assert report.drift == [] and "none visible" in report.errors[0]

@@ -231,10 +231,9 @@ def test_abandoned_link(world: World) -> None:
 
 
 def test_pending_verification_then_verified_by_webhook(db_url: str, clock: object) -> None:
-    from adapters.simulator import Simulator
     from tests.conftest import make_world
 
-    world = make_world(db_url, clock, sim=Simulator(clock, verification_delay=600))  # type: ignore[arg-type]
+    world = make_world(db_url, clock, simulator={"verification_delay": 600})  # type: ignore[arg-type]
     acct = world.create()
     assert world.onboard(acct, {"individual.dob.year": "1901"}) == "returned_incomplete"
     assert "pending_verification=3" in world.engine.get_account(acct).reason

@@ -110,7 +110,7 @@ def test_an_unconfirmed_phone_is_not_kept_when_saving_for_later(world: World) ->
 
 
 def test_complete_verifications_now(db_url: str, clock: FakeClock) -> None:
-    world = make_world(db_url, clock, sim=Simulator(clock, verification_delay=3600))
+    world = make_world(db_url, clock, simulator={"verification_delay": 3600})
     acct = world.create()
     assert world.onboard(acct, {"individual.dob.year": "1901"}) == "returned_incomplete"
     world.sim.complete_verifications(acct)

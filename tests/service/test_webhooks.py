@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.signature import sign
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import Outcome, Settings, State, build_engine
 from onboarding_fsm.errors import InvalidInput, MalformedEvent, SignatureInvalid, TimestampOutOfTolerance
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
@@ -45,7 +45,7 @@ def deliver(world: World, event: dict[str, object], *, secret: str = SIMULATOR_W
 
 
 def snapshot_of_everything(world: World, account_id: str) -> tuple[object, ...]:
-    return (world.engine.get_account(account_id), world.engine.history(account_id), world.engine.store.inbox())
+    return (world.engine.get_account(account_id), world.engine.history(account_id), world.engine.inbox())
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def test_duplicates_are_answered_but_applied_once(world: World, acct: str) -> No
     assert (first.outcome, second.outcome) == (Outcome.APPLIED, Outcome.DUPLICATE)
     assert second.transition is None
     assert world.engine.history(acct) == history
-    assert [e.event_id for e in world.engine.store.inbox()] == ["evt_test_1"]
+    assert [e.event_id for e in world.engine.inbox()] == ["evt_test_1"]
 
 
 def test_an_older_snapshot_is_stale(world: World, acct: str) -> None:
@@ -212,7 +212,7 @@ def test_unknown_event_types_and_accounts_are_recorded_not_failed(world: World, 
     stranger["data"]["object"]["id"] = "acct_unknown"  # type: ignore[index]
     result = deliver(world, stranger)
     assert result.outcome is Outcome.IGNORED and "unknown account" in (result.detail or "")
-    assert {e.event_id: e.outcome for e in world.engine.store.inbox()} == {
+    assert {e.event_id: e.outcome for e in world.engine.inbox()} == {
         "evt_p": Outcome.IGNORED,
         "evt_s": Outcome.IGNORED,
     }
@@ -253,7 +253,7 @@ def test_inbox_payload_holds_no_identity_data(world: World, acct: str) -> None:
     world.sim.delivery.hold = False
     session = world.sim.visit(world.engine.refresh_link(acct).url)
     session.complete({"individual.first_name": "Zebediah", "individual.email": "zeb@example.com"})
-    payloads = [e.payload for e in world.engine.store.inbox()]
+    payloads = [e.payload for e in world.engine.inbox()]
     stored = json.dumps(payloads)
     assert "Zebediah" not in stored and "zeb@example.com" not in stored
     assert any("individual" in p["data"].get("changed", []) for p in payloads)  # which fields changed is kept
@@ -275,11 +275,11 @@ def test_nothing_secret_reaches_the_database_file(db_url: str, clock: object) ->
 def everything_stored(world: World, db_url: str) -> bytes:
     """Every byte the database holds: the SQLite files, or every row of every table."""
     if db_url.startswith("sqlite"):
-        world.engine.store.close()
+        world.engine.close()
         path = Path(db_url.removeprefix("sqlite:///"))
         return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     tables = ["ofsm_accounts", "ofsm_transitions", "ofsm_webhook_events", "ofsm_outbox", "ofsm_timers"]
-    with world.engine.store.engine.connect() as conn:  # type: ignore[attr-defined]
+    with world.store.engine.connect() as conn:  # type: ignore[attr-defined]
         rows = [r[0] for t in tables for r in conn.exec_driver_sql(f"SELECT row_to_json(x)::text FROM {t} x")]
     return "\n".join(rows).encode()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from adapters.worker import Worker, WorkerConfig
@@ -12,15 +13,8 @@ from tests.conftest import World
 
 
 def worker_for(world: World, **config: object) -> Worker:
-    worker = Worker(world.engine, WorkerConfig(**config))  # type: ignore[arg-type]
-    # same jobs and defaults, but a scheduler that does not take over the thread
-    worker.scheduler = BackgroundScheduler(
-        jobstores=worker.scheduler._jobstores,
-        executors=worker.scheduler._executors,
-        job_defaults=worker.scheduler._job_defaults,
-        timezone=worker.scheduler.timezone,
-    )
-    return worker
+    """The worker's jobs and defaults on a scheduler that does not take over the thread."""
+    return Worker(world.engine, WorkerConfig(**config), scheduler=BackgroundScheduler)  # type: ignore[arg-type]
 
 
 def test_jobs_coalesce_run_alone_and_have_a_misfire_grace(world: World) -> None:
@@ -34,7 +28,8 @@ def test_jobs_coalesce_run_alone_and_have_a_misfire_grace(world: World) -> None:
             assert job.coalesce is True
             assert job.max_instances == 1
             assert job.misfire_grace_time == 42
-        assert type(worker.scheduler._jobstores["default"]).__name__ == "MemoryJobStore"  # never shared
+        assert isinstance(worker.jobstore, MemoryJobStore)  # this process's only: never shared
+        assert {job.id for job in worker.jobstore.get_all_jobs()} == set(jobs)
     finally:
         worker.scheduler.shutdown(wait=False)
 
@@ -73,6 +68,16 @@ def test_sweep_works_in_batches_until_idle(world: World) -> None:
     report = worker.run_until_idle()
     assert len(report.transitions) == 5
     assert worker.run_until_idle().transitions == ()
+
+
+def test_without_reconciliation_there_is_no_reconcile_job(world: World) -> None:
+    worker = worker_for(world, reconcile_interval=None)
+    worker.configure()
+    worker.scheduler.start(paused=True)
+    try:
+        assert {job.id for job in worker.scheduler.get_jobs()} == {"sweep"}
+    finally:
+        worker.scheduler.shutdown(wait=False)
 
 
 def test_stop_is_idempotent_and_clean(world: World) -> None:

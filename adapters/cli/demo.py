@@ -14,34 +14,37 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
-from onboarding_fsm import FakeClock, Settings, State, build_engine
+from adapters.simulator import LinkUnusable, Simulator
+from adapters.simulator.sandbox import Sandbox
+from onboarding_fsm import FakeClock, Settings, bootstrap
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.errors import LinkNotAllowed
-
-from .simulator import LinkUnusable, Simulator
 
 
 @dataclass
 class Demo:
-    engine: Engine
-    sim: Simulator
-    clock: FakeClock
+    box: Sandbox
     run: str
 
-    def ref(self, name: str) -> str:
-        return f"demo-{self.run}-{name}"
+    @property
+    def engine(self) -> Engine:
+        return self.box.engine
 
-    def create(self, name: str, **kwargs: object) -> str:
-        kwargs.setdefault("capabilities", ["card_payments", "transfers"])
-        acct = self.engine.create_account(self.ref(name), kwargs.pop("country", "US"), **kwargs)  # type: ignore[arg-type]
-        return acct.stripe_account_id
+    @property
+    def sim(self) -> Simulator:
+        return self.box.sim
 
-    def onboard(self, account_id: str, overrides: dict[str, str] | None = None, **link: str) -> State:
-        url = self.engine.issue_link(account_id, **link).url
-        self.sim.visit(url).complete(overrides)
-        return self.engine.handle_return(account_id).state
+    @property
+    def clock(self) -> FakeClock:
+        return self.box.clock
+
+    def create(self, name: str, **kwargs: Any) -> str:
+        return self.box.create(f"demo-{self.run}-{name}", **kwargs)
+
+    def onboard(self, account_id: str, overrides: dict[str, str] | None = None, **link: Any) -> str:
+        return self.box.onboard(account_id, overrides, **link)
 
 
 def upfront(d: Demo) -> str:
@@ -153,12 +156,11 @@ SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
 
 def run(settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    clock = FakeClock()
-    sim = Simulator(clock, webhook_secret=settings.webhook_secret_values()[0], seed=secrets.randbits(32))
-    engine = build_engine(settings, clock=clock, gateway=sim)
-    sim.connect(engine.ingest_webhook)
-    demo = Demo(engine, sim, clock, secrets.token_hex(3))
-    out.write(f"onboarding-fsm demo (run {demo.run}) on {engine.store.location}\n\n")  # type: ignore[attr-defined]
+    box = bootstrap.build_sandbox(settings, seed=secrets.randbits(32))
+    demo = Demo(box, secrets.token_hex(3))
+    engine = box.engine
+    location = box.store.location
+    out.write(f"onboarding-fsm demo (run {demo.run}) on {location}\n\n")
     last = None
     for number, (title, scenario) in enumerate(SCENARIOS, 1):
         account_id = scenario(demo)
@@ -175,7 +177,7 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
     reports = engine.verify_audit()
     broken = [r for r in reports if not r.ok]
     out.write(f"Audit chains verified: {len(reports) - len(broken)} ok, {len(broken)} broken.\n")
-    out.write(f"Database: {engine.store.location}\n")  # type: ignore[attr-defined]
+    out.write(f"Database: {location}\n")
     out.write(f"Read an account's history:  onboarding-fsm history {last}\n")
     out.write("List accounts:               onboarding-fsm accounts\n")
     out.write("Verify the audit trail:      onboarding-fsm audit verify\n")

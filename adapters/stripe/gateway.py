@@ -22,53 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from adapters.stripe_wire import params as stripe_params
 from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
 from onboarding_fsm.clock import from_unix
-from onboarding_fsm.errors import (
-    SettingsError,
-    StripeAuthenticationFailed,
-    StripeFailure,
-    StripeIdempotencyConflict,
-    StripeRateLimited,
-    StripeRequestFailed,
-    StripeUnavailable,
-)
-from onboarding_fsm.settings import Settings
+from onboarding_fsm.errors import SettingsError
 from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
-from . import stripe_params
+from .errors import translate
 
 T = TypeVar("T")
-
-
-def translate(exc: Exception) -> StripeFailure:
-    """An SDK exception in the engine's error tree."""
-    import stripe
-
-    if not isinstance(exc, stripe.StripeError):
-        return StripeUnavailable(f"Stripe call failed: {exc.__class__.__name__}: {exc}")
-    error = getattr(exc, "error", None)
-    common: dict[str, Any] = {
-        "request_id": exc.request_id,
-        "http_status": exc.http_status,
-        "code": exc.code,
-        "param": getattr(error, "param", None) or getattr(exc, "param", None),
-    }
-    message = exc.user_message or str(exc) or exc.__class__.__name__
-    if isinstance(exc, stripe.RateLimitError):
-        return StripeRateLimited(message, **common)
-    if isinstance(exc, stripe.APIConnectionError):
-        return StripeUnavailable(message, **common)
-    if isinstance(exc, stripe.IdempotencyError):
-        return StripeIdempotencyConflict(message, **common)
-    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return StripeAuthenticationFailed(message, **common)
-    if isinstance(exc, stripe.InvalidRequestError | stripe.CardError):
-        return StripeRequestFailed(message, **common)
-    status = exc.http_status or 0
-    if status == 409 or status >= 500 or isinstance(exc, stripe.APIError):
-        return StripeUnavailable(message, **common)
-    return StripeRequestFailed(message, **common)
 
 
 class StripeSdkGateway:
@@ -97,17 +59,6 @@ class StripeSdkGateway:
         self._backoff_cap = backoff_cap
         self._sleep = sleep
         self.retried = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> StripeSdkGateway:
-        if settings.stripe_api_key is None:
-            raise SettingsError("stripe_backend='stripe' needs stripe_api_key")
-        return cls(
-            settings.stripe_api_key.get_secret_value(),
-            api_base=settings.stripe_api_base,
-            max_network_retries=settings.stripe_max_network_retries,
-            timeout=settings.stripe_timeout_seconds,
-        )
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run one SDK call; back off and retry what the SDK leaves to us."""

@@ -1,13 +1,14 @@
-"""The write path on the pooled DBAPI connection, with SQL rendered once per dialect.
+"""The write path's SQL, rendered once per dialect, for the pooled DBAPI connection.
 
 Measured here: a pre-built Core ``insert`` costs ~90 µs per execution and
 ``engine.begin()`` ~110 µs, against ~15 µs for the same statement on the
 driver's cursor. Ingestion runs five statements per event, so the write
 transaction (and only it) talks to the DBAPI connection SQLAlchemy's pool
 hands out, while the schema (``tables``), migrations and every read stay on
-SQLAlchemy. Values are converted exactly as the column types in ``tables``
-store them (UTC text on SQLite, ``timestamptz``/``jsonb`` on PostgreSQL), and
-the store contract suite reads back through SQLAlchemy on both backends.
+SQLAlchemy. Column lists come from ``tables`` (the one schema definition);
+values are converted exactly as its column types store them (UTC text on
+SQLite, ``timestamptz``/``jsonb`` on PostgreSQL), and the store contract suite
+reads back through SQLAlchemy on both backends.
 """
 
 from __future__ import annotations
@@ -22,30 +23,37 @@ from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition, delta_to_dict, outbox_payload
 from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.snapshot import snapshot_to_dict
+from onboarding_fsm.timers import Timer
+
+from .tables import accounts, outbox, timers, transitions, webhook_events
 
 _PARAM = re.compile(r":([a-z_]+)")
 
-ACCOUNT_COLUMNS = (
-    "stripe_account_id", "platform_ref", "state", "reason", "version", "livemode", "country", "account_type",
-    "requirement_collection", "stripe_dashboard", "requested_capabilities", "snapshot", "charges_enabled",
-    "payouts_enabled", "details_submitted", "deauthorized", "watermark", "link_params", "link_issued_at",
-    "link_expires_at", "audit_seq", "audit_head", "created_at", "updated_at", "synced_at",
-)  # fmt: skip
+ACCOUNT_COLUMNS = tuple(c.name for c in accounts.columns)
 #: never change after the insert, so an update does not re-send them
 IMMUTABLE = ("stripe_account_id", "platform_ref", "created_at", "requested_capabilities")
 _MUTABLE = [c for c in ACCOUNT_COLUMNS if c not in IMMUTABLE]
-TRANSITION_COLUMNS = (
-    "account_id", "seq", "from_state", "to_state", "trigger", "source", "source_ref", "actor", "reason",
-    "delta", "at", "stripe_time", "prev_hash", "hash",
-)  # fmt: skip
-EVENT_COLUMNS = ("event_id", "type", "account_id", "created", "livemode", "received_at", "outcome", "detail", "payload")
+TRANSITION_COLUMNS = tuple(c.name for c in transitions.columns)
+EVENT_COLUMNS = tuple(c.name for c in webhook_events.columns)
+#: what a new outbox row carries (the id is generated, published_at set on delivery)
+OUTBOX_COLUMNS = tuple(c.name for c in outbox.columns if c.name not in ("id", "published_at"))
+TIMER_COLUMNS = tuple(c.name for c in timers.columns)
 
 
-def _values(columns: tuple[str, ...]) -> str:
-    return ", ".join(f":{c}" for c in columns)
+ACCOUNTS, TRANSITIONS, EVENTS, OUTBOX, TIMERS = (
+    t.name for t in (accounts, transitions, webhook_events, outbox, timers)
+)
 
 
-class Dialect:
+def _values(columns: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(f":{prefix}{c}" for c in columns)
+
+
+def _names(columns: tuple[str, ...]) -> str:
+    return ", ".join(columns)
+
+
+class Statements:
     """SQL text and value conversion for one database."""
 
     def __init__(self, name: str) -> None:
@@ -55,90 +63,88 @@ class Dialect:
             from psycopg.types.json import Jsonb
 
             self._jsonb: Callable[[Any], Any] = Jsonb
-        cols = ", ".join(ACCOUNT_COLUMNS)
-        lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+        cols = _names(ACCOUNT_COLUMNS)
         self.begin = None if self.postgres else "BEGIN IMMEDIATE"
-        self.load = self._sql(f"SELECT {cols} FROM ofsm_accounts WHERE stripe_account_id = :k_id")
-        self.load_by_ref = self._sql(f"SELECT {cols} FROM ofsm_accounts WHERE platform_ref = :k_ref")
+        self.load = self._sql(f"SELECT {cols} FROM {ACCOUNTS} WHERE stripe_account_id = :k_id")
+        self.load_by_ref = self._sql(f"SELECT {cols} FROM {ACCOUNTS} WHERE platform_ref = :k_ref")
+        self.version_of = self._sql(f"SELECT version FROM {ACCOUNTS} WHERE stripe_account_id = :k_id")
         self.insert_account = self._sql(
-            f"INSERT INTO ofsm_accounts ({cols}) VALUES ({_values(ACCOUNT_COLUMNS)}) "
+            f"INSERT INTO {ACCOUNTS} ({cols}) VALUES ({_values(ACCOUNT_COLUMNS)}) "
             "ON CONFLICT DO NOTHING RETURNING stripe_account_id"
         )
-        sets = ", ".join(f"{c} = :{c}" for c in _MUTABLE)
-        self.update_account = self._sql(
-            f"UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id AND version = :k_version"
+        self._update = (
+            f"UPDATE {ACCOUNTS} SET {', '.join(f'{c} = :{c}' for c in _MUTABLE)} "
+            "WHERE stripe_account_id = :stripe_account_id AND version = :k_version"
         )
+        self.update_account = self._sql(self._update)
         self.insert_transition = self._sql(
-            f"INSERT INTO ofsm_transitions ({', '.join(TRANSITION_COLUMNS)}) VALUES ({_values(TRANSITION_COLUMNS)})"
+            f"INSERT INTO {TRANSITIONS} ({_names(TRANSITION_COLUMNS)}) VALUES ({_values(TRANSITION_COLUMNS)})"
         )
         self.insert_outbox = self._sql(
-            "INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
-            "VALUES (:account_id, :seq, :kind, :payload, :created_at)"
+            f"INSERT INTO {OUTBOX} ({_names(OUTBOX_COLUMNS)}) VALUES ({_values(OUTBOX_COLUMNS)})"
         )
-        self.record_event = self._sql(
-            f"INSERT INTO ofsm_webhook_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS)}) "
+        self._record = (
+            f"INSERT INTO {EVENTS} ({_names(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS)}) "
             "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
             "received_at = excluded.received_at, payload = excluded.payload "
-            "WHERE ofsm_webhook_events.outcome = 'failed' RETURNING event_id"
+            f"WHERE {EVENTS}.outcome = 'failed' RETURNING event_id"
         )
-        if self.postgres:
-            self.event_and_account = self._event_and_account_cte(sets)
-        self.clear_timers = self._sql("DELETE FROM ofsm_timers WHERE account_id = :k_id AND fired_at IS NULL")
+        self.record_event = self._sql(self._record)
+        self.clear_timers = self._sql(f"DELETE FROM {TIMERS} WHERE account_id = :k_id AND fired_at IS NULL")
         self.insert_timer = self._sql(
-            "INSERT INTO ofsm_timers (account_id, kind, due_at, fired_at) VALUES (:account_id, :kind, :due_at, NULL) "
-            "ON CONFLICT DO NOTHING"
+            f"INSERT INTO {TIMERS} ({_names(TIMER_COLUMNS)}) VALUES ({_values(TIMER_COLUMNS)}) ON CONFLICT DO NOTHING"
         )
+        self.claim_timer = self._sql(self._claim())
+        if self.postgres:
+            self.save_with_audit = self._sql(self._save_with_audit())
+            self.event_and_account = {audit: self._sql(self._event_and_account(audit)) for audit in (True, False)}
+
+    def _claim(self) -> str:
+        """Mark the earliest due timer fired; PostgreSQL also loads its account
+        in the same round trip and skips rows other workers hold."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
         pick = (
-            "SELECT account_id, kind, due_at FROM ofsm_timers WHERE fired_at IS NULL AND due_at <= :k_now "
+            f"SELECT account_id, kind, due_at FROM {TIMERS} WHERE fired_at IS NULL AND due_at <= :k_now "
             f"ORDER BY due_at LIMIT 1{lock}"
         )
         claim = (
-            "UPDATE ofsm_timers SET fired_at = :k_now WHERE (account_id, kind, due_at) = "
+            f"UPDATE {TIMERS} SET fired_at = :k_now WHERE (account_id, kind, due_at) = "
             f"({pick}) RETURNING account_id, kind, due_at"
         )
-        # PostgreSQL: claim, mark and load the account in one round trip
+        if not self.postgres:
+            return claim
         joined = ", ".join("a." + c for c in ACCOUNT_COLUMNS)
-        self.claim_timer = self._sql(
+        return (
             f"WITH t AS ({claim}) SELECT t.account_id, t.kind, t.due_at, {joined} "
-            "FROM t LEFT JOIN ofsm_accounts a ON a.stripe_account_id = t.account_id"
-            if self.postgres
-            else claim
+            f"FROM t LEFT JOIN {ACCOUNTS} a ON a.stripe_account_id = t.account_id"
         )
-        if self.postgres:
-            self.save_with_audit = self._sql(
-                f"WITH acct AS (UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id "
-                "AND version = :k_version RETURNING stripe_account_id), "
-                f"tr AS (INSERT INTO ofsm_transitions ({', '.join(TRANSITION_COLUMNS)}) "
-                f"SELECT {', '.join(f':t_{c}' for c in TRANSITION_COLUMNS)} FROM acct RETURNING seq), "
-                "ob AS (INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
-                "SELECT :o_account_id, :o_seq, :o_kind, :o_payload, :o_created_at FROM tr RETURNING id) "
-                "SELECT count(*) FROM acct"
-            )
 
-    def _event_and_account_cte(self, sets: str) -> dict[bool, str]:
+    @staticmethod
+    def _audit_ctes(after: str) -> str:
+        """The audit row and its outbox row, inserted only if ``after`` returned a row."""
+        return (
+            f"tr AS (INSERT INTO {TRANSITIONS} ({_names(TRANSITION_COLUMNS)}) "
+            f"SELECT {_values(TRANSITION_COLUMNS, 't_')} FROM {after} RETURNING seq), "
+            f"ob AS (INSERT INTO {OUTBOX} ({_names(OUTBOX_COLUMNS)}) "
+            f"SELECT {_values(OUTBOX_COLUMNS, 'o_')} FROM tr RETURNING id)"
+        )
+
+    def _save_with_audit(self) -> str:
+        """PostgreSQL: account, audit and outbox rows in one round trip."""
+        account = f"acct AS ({self._update} RETURNING stripe_account_id)"
+        return f"WITH {account}, {self._audit_ctes('acct')} SELECT count(*) FROM acct"
+
+    def _event_and_account(self, audit: bool) -> str:
         """PostgreSQL: inbox row, account update, audit row and outbox row in
         one statement (data-modifying CTEs), one round trip instead of four.
         The update runs only if the event was new; the audit and outbox rows
         only if the update matched the expected version."""
-        event_cols = ", ".join(EVENT_COLUMNS)
-        t_cols = ", ".join(TRANSITION_COLUMNS)
-        t_vals = ", ".join(f":t_{c}" for c in TRANSITION_COLUMNS)
         head = (
-            f"WITH ev AS (INSERT INTO ofsm_webhook_events ({event_cols}) VALUES ({_values(EVENT_COLUMNS)}) "
-            "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
-            "received_at = excluded.received_at, payload = excluded.payload "
-            "WHERE ofsm_webhook_events.outcome = 'failed' RETURNING event_id), "
-            f"acct AS (UPDATE ofsm_accounts SET {sets} WHERE stripe_account_id = :stripe_account_id "
-            "AND version = :k_version AND EXISTS (SELECT 1 FROM ev) RETURNING stripe_account_id)"
+            f"WITH ev AS ({self._record}), "
+            f"acct AS ({self._update} AND EXISTS (SELECT 1 FROM ev) RETURNING stripe_account_id)"
         )
-        with_audit = (
-            f"{head}, tr AS (INSERT INTO ofsm_transitions ({t_cols}) SELECT {t_vals} FROM acct RETURNING seq), "
-            "ob AS (INSERT INTO ofsm_outbox (account_id, seq, kind, payload, created_at) "
-            "SELECT :o_account_id, :o_seq, :o_kind, :o_payload, :o_created_at FROM tr RETURNING id) "
-            "SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM acct)"
-        )
-        without = f"{head} SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM acct)"
-        return {True: self._sql(with_audit), False: self._sql(without)}
+        middle = f", {self._audit_ctes('acct')}" if audit else ""
+        return f"{head}{middle} SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM acct)"
 
     def _sql(self, text: str) -> str:
         return _PARAM.sub(r"%(\1)s", text) if self.postgres else text
@@ -233,6 +239,14 @@ class Dialect:
 
     def transition_outbox(self, record: Transition, platform_ref: str) -> dict[str, Any]:
         return self.outbox(record.account_id, record.seq, "transition", outbox_payload(record, platform_ref), record.at)
+
+    def timer(self, timer: Timer) -> dict[str, Any]:
+        return {
+            "account_id": timer.account_id,
+            "kind": timer.kind.value,
+            "due_at": self.dt(timer.due_at),
+            "fired_at": None,
+        }
 
     def event(self, entry: InboxEntry) -> dict[str, Any]:
         return {

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 
-from adapters.serving import bind
-from tests.http.holder import Holder
+from adapters.http.serving import bind
+from tests.integration.http.holder import Holder
 from tests.procio import Lines
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:

@@ -2,7 +2,9 @@
 
 Binding first means the address is known (port 0 picks a free one) and
 clients may connect at once — the kernel queues them until uvicorn accepts —
-so nothing has to wait for the server to come up.
+so nothing has to wait for the server to come up. Every server this project
+starts (the platform app, the simulator, tests, benchmarks) goes through here.
+Access logs are off: start URLs carry the holder's token in their query string.
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
+def _server(app: ASGIApp, log_level: str) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False))
+
+
+def serve_forever(app: ASGIApp, sock: socket.socket, *, log_level: str = "warning") -> None:
+    """Serve ``app`` on ``sock`` in this thread until SIGINT/SIGTERM."""
+    _server(app, log_level).run(sockets=[sock])
+
+
 class Served:
     """An app served on ``sock`` from a background thread."""
 
     def __init__(self, app: ASGIApp, sock: socket.socket, *, log_level: str = "warning") -> None:
         self.sock = sock
         self.url = url_of(sock)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False))
+        self.server = _server(app, log_level)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from onboarding_fsm import FakeClock, LinkNotAllowed, Source, State, Trigger
-from tests.http.conftest import Stack, make_stack
-from tests.http.holder import Holder
+from tests.integration.http.conftest import Stack, make_stack
+from tests.integration.http.holder import Holder
 
 
 @pytest.fixture
@@ -36,9 +36,9 @@ def test_upfront_one_visit(db_url: str, clock: FakeClock, holder: Holder) -> Non
         assert [t.trigger for t in history] == [Trigger.CREATE, Trigger.ISSUE_LINK, Trigger.RETURN]
         assert history[-1].actor == "holder:holder"
         stack.settle()
-        assert [e.outcome.value for e in stack.engine.store.inbox()] == ["applied"] * len(stack.engine.store.inbox())
+        assert [e.outcome.value for e in stack.engine.inbox()] == ["applied"] * len(stack.engine.inbox())
     finally:
-        stack.platform.stop(), stack.simulated.stop(), stack.engine.store.close()
+        stack.stop()
 
 
 def test_incremental_leaves_eventually_due(stack: Stack, holder: Holder) -> None:
@@ -91,7 +91,7 @@ def test_identity_mismatch_then_remediation(db_url: str, clock: FakeClock, holde
         assert "individual.verification.document" in fields
         assert landed(holder.follow(holder.submit(action, fields))) == "verified"
     finally:
-        stack.platform.stop(), stack.simulated.stop(), stack.engine.store.close()
+        stack.stop()
 
 
 def test_prefilled_account_is_asked_fewer_fields(stack: Stack, holder: Holder) -> None:
@@ -170,12 +170,12 @@ def test_injected_faults_never_make_a_second_account(stack: Stack) -> None:
 def test_faults_on_webhook_delivery_are_retried_like_stripe(stack: Stack, holder: Holder) -> None:
     acct = stack.create()
     holder.onboard(stack.start_url(acct))
-    stack.engine.store.write = _broken(stack.engine.store.write)  # type: ignore[method-assign]
+    stack.store.write = _broken(stack.store.write)  # type: ignore[method-assign]
     stack.sim.reject(acct)
     stack.settle()
     assert stack.state(acct) == "verified"
     assert any(a.error is not None for a in stack.sim.outbox.log)  # 503 from us: Stripe will retry
-    stack.engine.store.write = stack.engine.store.write.__wrapped__  # type: ignore[attr-defined,method-assign]
+    stack.store.write = stack.store.write.__wrapped__  # type: ignore[attr-defined,method-assign]
     stack.settle()
     assert stack.state(acct) == "disabled"
 

@@ -1,4 +1,5 @@
-"""The ``onboarding-fsm`` command line."""
+"""The ``onboarding-fsm`` command line. Each command is a thin shell over
+one engine call; the engine and its adapters come from ``bootstrap``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from onboarding_fsm import OnboardingError, Settings, build_engine
+from onboarding_fsm import OnboardingError, Settings, bootstrap, build_engine
 from onboarding_fsm.diagram import render, write
 
 
@@ -44,9 +44,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from .sqlalchemy_store import SqlStore
-
-    store = SqlStore.from_settings(_settings(args))
+    store = bootstrap.build_store(_settings(args))
     store.migrate()
     print(f"schema up to date: {store.location}")
     return 0
@@ -69,44 +67,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    import secrets
-
-    import uvicorn
-
-    from onboarding_fsm import SystemClock
-
-    from .serving import bind, url_of
-    from .simulator import Simulator
-    from .simulator.server import TEST_KEY, SimulatorServer
+    from adapters.http.serving import bind, serve_forever
 
     settings = _settings(args)
-    sock = bind(args.host, args.port)
-    sim = Simulator(
-        SystemClock(),
-        webhook_secret=settings.webhook_secret_values()[0],
-        hosted_base_url=url_of(sock),
-        seed=secrets.randbits(32),
+    stripe = bootstrap.build_simulated_stripe(
+        settings, bind(args.host, args.port), webhook_url=args.webhook_url, background=False
     )
-    server = SimulatorServer(sim, webhook_url=args.webhook_url)
-    server.start_delivery()
-    print(f"simulated Stripe API on {url_of(sock)}/v1 (key {TEST_KEY})")
+    key = stripe.api_key
+    print(f"simulated Stripe API on {stripe.url}/v1 (key {key})")
     print(f"webhooks to {args.webhook_url or '(none: pass --webhook-url)'}, signed with the first webhook secret")
     print(
-        f"point onboarding-fsm at it: ONBOARDING_FSM_STRIPE_BACKEND=stripe ONBOARDING_FSM_STRIPE_API_KEY={TEST_KEY} "
-        f"ONBOARDING_FSM_STRIPE_API_BASE={url_of(sock)}",
+        f"point onboarding-fsm at it: ONBOARDING_FSM_STRIPE_BACKEND=stripe ONBOARDING_FSM_STRIPE_API_KEY={key} "
+        f"ONBOARDING_FSM_STRIPE_API_BASE={stripe.url}",
         flush=True,
     )
     try:
-        uvicorn.Server(uvicorn.Config(server.app, log_level="warning", lifespan="off", access_log=False)).run(
-            sockets=[sock]
-        )
+        serve_forever(stripe.server.app, stripe.sock)
     finally:
-        server.stop_delivery()
+        stripe.stop()
     return 0
 
 
 def cmd_start_url(args: argparse.Namespace) -> int:
-    from .http.auth import SignedTokenAuth
+    from adapters.http.auth import SignedTokenAuth
 
     settings = _settings(args)
     if settings.session_secret is None:
@@ -115,27 +98,6 @@ def cmd_start_url(args: argparse.Namespace) -> int:
     auth = SignedTokenAuth(settings.session_secret.get_secret_value(), max_age=settings.session_max_age_seconds)
     print(f"{settings.start_url(args.account)}?token={auth.token_for(args.account, args.holder)}")
     return 0
-
-
-def _long_running_engine(settings: Settings) -> Any:
-    """An engine for a process that talks to Stripe for a while: check the
-    key's mode against ``livemode`` first, where Stripe allows it."""
-    engine = build_engine(settings)
-    check = getattr(engine.gateway, "check_mode", None)
-    if check is not None:
-        check(settings.livemode)
-    return engine
-
-
-def _worker_config(settings: Settings) -> Any:
-    from .worker import WorkerConfig
-
-    return WorkerConfig(
-        sweep_interval=timedelta(seconds=settings.sweep_interval_seconds),
-        reconcile_interval=timedelta(seconds=settings.reconcile_interval_seconds),
-        reconcile_stale_after=timedelta(seconds=settings.reconcile_stale_after_seconds),
-        misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
-    )
 
 
 def _can_reconcile(settings: Settings) -> bool:
@@ -150,13 +112,9 @@ def _can_reconcile(settings: Settings) -> bool:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import Worker
-
     settings = _settings(args)
-    config = _worker_config(settings)
-    if not _can_reconcile(settings):
-        config = replace(config, reconcile_interval=timedelta(days=36500))
-    worker = Worker(_long_running_engine(settings), config)
+    engine = build_engine(settings, check_mode=True)
+    worker = bootstrap.build_worker(settings, engine, reconcile=_can_reconcile(settings))
     if args.until_idle:
         report = worker.run_until_idle()
         print(f"{len(report.transitions)} transition(s), {report.reminders} reminder(s), {report.skipped} obsolete")
@@ -173,12 +131,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _can_reconcile(settings):
         return 2
-    engine = _long_running_engine(settings)
+    engine = build_engine(settings, check_mode=True)
     stale_after = timedelta(seconds=args.stale_after or settings.reconcile_stale_after_seconds)
     with tqdm(unit=" accounts", desc="reconcile", disable=None, file=sys.stderr) as bar:
         report = reconcile(engine, stale_after=stale_after, full=not args.stale_only, progress=bar.update)
     for d in report.drift:
-        print(f"{d.how:<9} {d.account_id}  {d.platform_ref}  {d.from_state or '-'} -> {d.to_state.value}  {d.reason}")
+        moved = f"{d.from_state or '-'} -> {d.to_state.value}"
+        print(f"{d.how.value:<9} {d.account_id}  {d.platform_ref}  {moved}  {d.reason}")
     for error in report.errors:
         print(f"error     {error}", file=sys.stderr)
     print(

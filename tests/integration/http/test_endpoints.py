@@ -13,20 +13,20 @@ from starlette.responses import Response
 
 from adapters.http import create_app
 from adapters.http.auth import from_settings
-from adapters.serving import Served, bind
-from adapters.signature import sign
+from adapters.http.serving import Served, bind
 from adapters.simulator.server import TEST_KEY
+from adapters.stripe_wire.signing import sign
 from onboarding_fsm import Settings, SettingsError, build_engine
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
-from tests.http.conftest import Stack
-from tests.http.holder import Holder
+from tests.integration.http.conftest import Stack
+from tests.integration.http.holder import Holder
 
 
 def everything(stack: Stack) -> tuple[Any, ...]:
     engine = stack.engine
     return (
         [(a, engine.history(a.stripe_account_id)) for a in engine.accounts()],
-        engine.store.inbox(),
+        engine.inbox(),
         stack.sim.calls["create_account_link"],
     )
 
@@ -121,7 +121,7 @@ def test_unknown_or_malformed_account(stack: Stack, holder: Holder) -> None:
 
 
 def test_refresh_is_rate_limited(db_url: str, clock: Any, holder: Holder) -> None:
-    from tests.http.conftest import make_stack
+    from tests.integration.http.conftest import make_stack
 
     stack = make_stack(db_url, clock, refresh_limit=3, refresh_window_seconds=600)
     try:
@@ -132,7 +132,7 @@ def test_refresh_is_rate_limited(db_url: str, clock: Any, holder: Holder) -> Non
         stack.clock.advance(601)
         assert holder.get(f"{stack.platform.url}/onboarding/{acct}/refresh").status_code == 303
     finally:
-        stack.platform.stop(), stack.simulated.stop(), stack.engine.store.close()
+        stack.stop()
 
 
 def test_health_and_metrics(stack: Stack, acct: str, holder: Holder) -> None:
@@ -203,12 +203,12 @@ class HeaderAuth:
 
 
 def test_a_platform_auth_hook_is_loaded_from_settings(stack: Stack, acct: str) -> None:
-    settings = stack.engine.settings.model_copy(update={"auth_hook": "tests.http.test_endpoints:HeaderAuth"})
+    settings = stack.settings.model_copy(update={"auth_hook": "tests.integration.http.test_endpoints:HeaderAuth"})
     hook = from_settings(settings)
     assert isinstance(hook, HeaderAuth)
     with pytest.raises(SettingsError, match="cannot be loaded"):
-        from_settings(stack.engine.settings.model_copy(update={"auth_hook": "nowhere.module:thing"}))
-    served = Served(create_app(stack.engine, authenticator=hook), bind())
+        from_settings(stack.settings.model_copy(update={"auth_hook": "nowhere.module:thing"}))
+    served = Served(create_app(stack.engine, stack.settings, authenticator=hook), bind())
     try:
         assert httpx.get(f"{served.url}/onboarding/{acct}/start").status_code == 401
         ok = httpx.get(f"{served.url}/onboarding/{acct}/start", headers={"x-user": "7"})

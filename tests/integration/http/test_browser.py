@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.http.conftest import Stack
+from tests.integration.http.conftest import Stack
 
 CHROMIUM = os.environ.get("ONBOARDING_FSM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRE = os.environ.get("ONBOARDING_FSM_REQUIRE_BROWSER") == "1"

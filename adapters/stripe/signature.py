@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from adapters.stripe_wire.signing import signed_timestamp
 from onboarding_fsm.errors import MalformedEvent, SignatureInvalid
 
 
@@ -35,22 +36,5 @@ class StripeSignatureVerifier:
             except stripe.SignatureVerificationError as exc:
                 last = exc
                 continue
-            return _timestamp(header)
+            return signed_timestamp(header)
         raise SignatureInvalid(f"signature verification failed: {last}")
-
-
-def _timestamp(header: str) -> int:
-    for item in header.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "t":
-            return int(value)
-    raise SignatureInvalid("Stripe-Signature header has no timestamp")
-
-
-def sign(payload: bytes | str, secret: str, timestamp: int) -> str:
-    """A ``Stripe-Signature`` header, as Stripe would send it (simulator, tests)."""
-    import stripe
-
-    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
-    header: str = stripe.WebhookSignature.generate_signature_header(text, secret, timestamp=timestamp)
-    return header

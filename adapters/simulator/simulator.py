@@ -1,0 +1,214 @@
+"""The simulator: a local stand-in for Stripe Connect (DESIGN §7).
+
+It is a real ``StripeGateway`` adapter, not a test mock: it keeps accounts,
+derives their requirements from country, business type and capabilities
+(``catalog``), honours Stripe's test-mode values, mints single-use links that
+expire, lets a holder complete or abandon the hosted form (``hosted``),
+passes deadlines on its clock, rejects and deauthorizes accounts
+(``operator``), and sends signed events with optional duplicates, delays and
+reordering (``delivery``). ``Simulator`` is the one object users hold: the
+gateway port, the holder's ``visit``, the operator's actions and the event
+knobs, over one shared world (``state``). ``server`` serves it over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from adapters.stripe_wire import params as stripe_params
+from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
+from onboarding_fsm.clock import from_unix
+from onboarding_fsm.ports import Clock
+from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
+from onboarding_fsm.snapshot import AccountSnapshot, parse_account
+
+from .api import StripeApi
+from .delivery import Attempt, Delivery, Outbox, Sink
+from .errors import LinkUnusable, SimulatorError
+from .hosted import HostedSession
+from .idempotency import IdempotencyStore
+from .operator import Operator
+from .state import SimState
+
+
+class Simulator:
+    """An in-process Stripe Connect for hosted onboarding. Thread-safe."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        webhook_secret: str = SIMULATOR_WEBHOOK_SECRET,
+        delivery: Delivery | None = None,
+        autodeliver: bool = True,
+        link_ttl: int = 300,
+        verification_delay: int = 0,
+        threshold_grace: timedelta = timedelta(days=14),
+        hosted_base_url: str = "https://connect.simulator.invalid",
+        seed: int = 0,
+    ) -> None:
+        self.clock = clock
+        self._state = SimState(
+            clock,
+            webhook_secret=webhook_secret,
+            delivery=delivery or Delivery(),
+            autodeliver=autodeliver,
+            link_ttl=link_ttl,
+            verification_delay=verification_delay,
+            hosted_base_url=hosted_base_url,
+            seed=seed,
+        )
+        #: Stripe's JSON API (what the HTTP server serves)
+        self.api = StripeApi(self._state)
+        #: what Stripe does on its own: thresholds, reviews, rejections…
+        self.operator = Operator(self._state, threshold_grace=threshold_grace)
+
+    # --- knobs and records ---------------------------------------------------
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Gateway calls made, by operation."""
+        return self._state.calls
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._state.outbox
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._state.idempotency
+
+    @property
+    def delivery(self) -> Delivery:
+        return self._state.outbox.knobs
+
+    @property
+    def autodeliver(self) -> bool:
+        """Deliver events as they happen (in process); the HTTP server turns
+        this off and delivers from a thread, as Stripe does, asynchronously."""
+        return self._state.autodeliver
+
+    @autodeliver.setter
+    def autodeliver(self, value: bool) -> None:
+        self._state.autodeliver = value
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every event emitted so far, in the order Stripe created them."""
+        return list(self._state.outbox.emitted)
+
+    def now(self) -> int:
+        """The simulator's clock, as Stripe's unix timestamps."""
+        return self._state.now()
+
+    # --- webhooks --------------------------------------------------------------
+
+    def connect(self, sink: Sink) -> None:
+        """Deliver signed events to ``sink(raw_body, signature_header)``,
+        e.g. ``engine.ingest_webhook``."""
+        self._state.outbox.sink = sink
+
+    def deliver(self) -> list[Attempt]:
+        """Send queued events (and retries) to the sink now."""
+        return self._state.deliver()
+
+    def tick(self) -> list[Attempt]:
+        """Apply the passage of time on the simulator's clock and deliver."""
+        with self._state.lock:
+            self._state.evaluate()
+        return self.deliver() if self.autodeliver and not self.delivery.hold else []
+
+    def sign(self, event: Mapping[str, Any], timestamp: int | None = None) -> tuple[bytes, str]:
+        """Body and ``Stripe-Signature`` header for ``event`` (to replay it)."""
+        return self._state.outbox.sign(dict(event), self.now() if timestamp is None else timestamp)
+
+    # --- the StripeGateway port ------------------------------------------------
+
+    def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot:
+        return parse_account(
+            self.api.create_account(stripe_params.account_create(new), idempotency_key=idempotency_key)
+        )
+
+    def retrieve_account(self, account_id: str) -> AccountSnapshot:
+        self._state.calls["retrieve_account"] += 1
+        return parse_account(self.api.retrieve_account(account_id))
+
+    def update_account(
+        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> AccountSnapshot:
+        return parse_account(self.api.update_account(account_id, params))
+
+    def list_accounts(self, *, limit: int = 100, starting_after: str | None = None) -> AccountPage:
+        data, has_more = self.api.list_accounts(limit=limit, starting_after=starting_after)
+        return AccountPage(tuple(parse_account(a) for a in data), has_more)
+
+    def create_account_link(self, request: LinkRequest) -> Link:
+        data = self.api.create_account_link(stripe_params.account_link(request))
+        return Link(
+            url=data["url"],
+            created_at=from_unix(data["created"]),
+            expires_at=from_unix(data["expires_at"]),
+            params=request.params,
+        )
+
+    # --- Stripe's JSON, for tests and the HTTP server ------------------------------
+
+    def account_json(self, account_id: str) -> dict[str, Any]:
+        """The account exactly as Stripe's API would return it (identity data included)."""
+        return self.api.retrieve_account(account_id)
+
+    def create_account_json(self, params: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """``POST /v1/accounts`` with Stripe's parameters (nested dict)."""
+        return self.api.create_account(params, idempotency_key=idempotency_key)
+
+    # --- the holder ------------------------------------------------------------
+
+    def visit(self, url: str) -> HostedSession:
+        """Open a link as the holder's browser would. Raises ``LinkUnusable``
+        (Stripe redirects to the refresh_url) when it was already visited,
+        has expired, or the account can no longer be onboarded."""
+        s = self._state
+        with s.lock:
+            s.evaluate()
+            link = s.links.get(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+            if link is None:
+                raise SimulatorError("not a link this simulator minted")
+            acct = s.accounts[link.account_id]
+            if link.used:
+                raise LinkUnusable("already visited", link.refresh_url)
+            if s.now() >= link.expires_at:
+                raise LinkUnusable("expired", link.refresh_url)
+            if acct.deauthorized or acct.deleted or acct.rejected:
+                raise LinkUnusable("account can no longer be onboarded", link.refresh_url)
+            link.used = True
+            return HostedSession(s, link)
+
+    # --- the operator (see ``operator``) -------------------------------------------
+
+    def add_future_requirements(self, account_id: str, fields: Sequence[str], deadline: datetime) -> None:
+        self.operator.add_future_requirements(account_id, fields, deadline)
+
+    def trigger_next_requirements(self, account_id: str, deadline: datetime | None = None) -> None:
+        self.operator.trigger_next_requirements(account_id, deadline)
+
+    def charge(self, account_id: str, card_number: str) -> None:
+        self.operator.charge(account_id, card_number)
+
+    def complete_verifications(self, account_id: str | None = None) -> None:
+        self.operator.complete_verifications(account_id)
+
+    def reject(self, account_id: str, reason: str = "fraud") -> None:
+        self.operator.reject(account_id, reason)
+
+    def review(self, account_id: str, under_review: bool = True) -> None:
+        self.operator.review(account_id, under_review)
+
+    def deauthorize(self, account_id: str) -> None:
+        self.operator.deauthorize(account_id)
+
+    def delete(self, account_id: str) -> None:
+        self.operator.delete(account_id)

@@ -1,0 +1,88 @@
+"""Who may get which Account Link, with which parameters.
+
+Pure rules, checked before Stripe is called: the trigger must have an edge
+from the account's state; ``account_update`` links only for accounts whose
+platform collects requirements and that have no Stripe-hosted dashboard
+(Stripe refuses the others); live mode only with HTTPS return URLs. A refresh
+mints a link with the last link's parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import inputs
+from .account import Account, FutureRequirements, LinkFields, LinkParams, LinkRequest, LinkType
+from .audit import Cause
+from .config import EngineConfig
+from .errors import InsecureUrl, LinkNotAllowed, TriggerNotAllowed
+from .machine import allowed
+from .moves import Change, move
+from .states import State, Trigger
+
+
+def params(
+    config: EngineConfig,
+    type: LinkType | str = LinkType.ACCOUNT_ONBOARDING,
+    fields: LinkFields | str | None = None,
+    future_requirements: FutureRequirements | str | None = None,
+) -> LinkParams:
+    """The caller's parameters, defaults from the policy and settings."""
+    return LinkParams(
+        type=inputs.member(LinkType, type, "type"),
+        fields=inputs.member(LinkFields, fields or config.policy.collection.link_fields, "fields"),
+        future_requirements=inputs.member(
+            FutureRequirements, future_requirements or config.future_requirements, "future_requirements"
+        ),
+    )
+
+
+def refresh(account: Account) -> tuple[LinkParams, Trigger]:
+    """The refresh_url's link: the last link's parameters; a ``refresh`` while
+    the holder is in the flow, a new ``issue_link`` once they have left it."""
+    if account.link is None:
+        raise LinkNotAllowed(f"no link was ever issued for {account.stripe_account_id}; call issue_link first")
+    trigger = Trigger.REFRESH if account.state is State.LINK_ISSUED else Trigger.ISSUE_LINK
+    return account.link, trigger
+
+
+def request(account: Account, link: LinkParams, trigger: Trigger, config: EngineConfig) -> LinkRequest:
+    """What to ask Stripe for, or the typed refusal Stripe would give."""
+    if not allowed(account.state, trigger):
+        raise TriggerNotAllowed(account.stripe_account_id, account.state.value, trigger.value)
+    snapshot = account.snapshot
+    if link.type is LinkType.ACCOUNT_UPDATE and not (
+        snapshot.platform_collects_requirements and not snapshot.has_stripe_dashboard
+    ):
+        raise LinkNotAllowed(
+            "account_update links need an account whose platform collects requirements "
+            "and which has no Stripe-hosted dashboard; use account_onboarding"
+        )
+    wanted = LinkRequest(
+        account_id=account.stripe_account_id,
+        params=link,
+        refresh_url=config.links.refresh_url(account.stripe_account_id),
+        return_url=config.links.return_url(account.stripe_account_id),
+    )
+    if config.livemode and not all(url.startswith("https://") for url in (wanted.refresh_url, wanted.return_url)):
+        raise InsecureUrl("live mode needs https refresh and return URLs")
+    return wanted
+
+
+def issued(
+    account: Account, link: LinkParams, trigger: Trigger, cause: Cause, now: datetime, expires_at: datetime
+) -> Change:
+    """The account once Stripe minted the link: ``link_issued``, with the
+    link's parameters and expiry (never its URL: it is a bearer credential)."""
+    reason = f"link={link.type.value}/{link.fields.value}/future={link.future_requirements.value}"
+    return move(
+        account,
+        trigger,
+        State.LINK_ISSUED,
+        reason,
+        cause,
+        now,
+        link=link,
+        link_issued_at=now,
+        link_expires_at=expires_at,
+    )
