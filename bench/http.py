@@ -34,16 +34,14 @@ from .ingest import START, build, events
 
 
 def _serve_platform(db_url: str, port_queue: Any, stop: Any) -> None:
-    import uvicorn
-
     from adapters.http import create_app
 
-    engine = build_engine(Settings(database_url=db_url), clock=SystemClock(), gateway=Simulator(SystemClock()))
-    sock = bind()
-    port_queue.put(url_of(sock))
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="error", lifespan="off", access_log=False))
-    threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True).start()
-    server.run(sockets=[sock])
+    settings = Settings(database_url=db_url)
+    engine = build_engine(settings, clock=SystemClock(), gateway=Simulator(SystemClock()))
+    served = Served(create_app(engine, settings), bind(), log_level="error")
+    port_queue.put(served.url)
+    stop.wait()
+    served.stop()
 
 
 def _signed_now(batch: list[dict[str, Any]]) -> list[tuple[bytes, str]]:

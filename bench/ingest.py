@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.simulator import Delivery, Simulator
+from adapters.simulator import Delivery
 from adapters.stripe_wire.signing import sign
-from onboarding_fsm import FakeClock, Settings, build_engine
+from onboarding_fsm import FakeClock, Settings
+from onboarding_fsm.bootstrap import build_sandbox
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.redact import strip_event
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
@@ -36,10 +37,9 @@ PAST_DUE = {**VERIFIED, "currently_due": ["individual.id_number"], "past_due": [
 
 
 def build(directory: Path, accounts: int, synchronous: str) -> tuple[Engine, FakeClock, list[dict[str, Any]]]:
-    clock = FakeClock(START)
-    sim = Simulator(clock, delivery=Delivery(hold=True))
     settings = Settings(database_url=f"sqlite:///{directory / 'engine.sqlite3'}", sqlite_synchronous=synchronous)  # type: ignore[arg-type]
-    engine = build_engine(settings, clock=clock, gateway=sim)
+    box = build_sandbox(settings, clock=FakeClock(START), delivery=Delivery(hold=True))
+    engine, sim, clock = box.engine, box.sim, box.clock
     templates = []
     for n in range(accounts):
         acct = engine.create_account(f"bench-{n}", "US", ["card_payments", "transfers"]).stripe_account_id

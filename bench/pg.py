@@ -24,6 +24,7 @@ from adapters.sqlalchemy_store.schemas import temporary_schema
 from adapters.sqlalchemy_store.seeding import seed_due_accounts
 from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, build_engine
+from onboarding_fsm.bootstrap import build_sandbox
 from onboarding_fsm.redact import strip_event
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 from onboarding_fsm.snapshot import parse_account, snapshot_to_dict
@@ -37,9 +38,8 @@ def schema(base_url: str) -> Any:
 
 
 def _setup(url: str, accounts: int, prefix: str) -> tuple[list[dict[str, Any]], Any]:
-    clock = FakeClock(START)
-    sim = Simulator(clock, delivery=Delivery(hold=True))
-    engine = build_engine(Settings(database_url=url), clock=clock, gateway=sim)
+    box = build_sandbox(Settings(database_url=url), clock=FakeClock(START), delivery=Delivery(hold=True))
+    engine, sim = box.engine, box.sim
     templates = []
     for n in range(accounts):
         acct = engine.create_account(f"{prefix}-{n}", "US", ["card_payments", "transfers"]).stripe_account_id

@@ -4,59 +4,35 @@ This is the service layer only. Every use case reads the same way: load the
 account, make one pure decision (``webhooks``, ``deadlines``, ``links``,
 ``creation``, ``moves``), save the resulting ``Change`` in one transaction
 (account, audit row, outbox row, re-derived timers, guarded by the account's
-optimistic version), then tell the observers what was committed. Conflicts
-are retried in one place (``_write``). Stripe is called *outside* database
-transactions, so a slow Stripe never holds a lock.
+optimistic version), then tell the observers what was committed. The
+transaction, the retry policy and the observers are ``service``; the two
+larger use cases have their own modules (``ingestion``, ``sweeping``).
+Stripe is called *outside* database transactions, so a slow Stripe never
+holds a lock.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from . import creation, deadlines, inputs, links, moves, webhooks
+from . import creation, inputs, links, moves
 from .account import Account, FutureRequirements, Link, LinkFields, LinkParams, LinkType, NewAccount
 from .audit import Cause, ChainReport, Transition, verify_chain
 from .clock import ensure_utc
 from .config import EngineConfig
-from .errors import (
-    AccountNotFound,
-    ConcurrencyConflict,
-    DuplicateEvent,
-    InvalidInput,
-    PermanentError,
-    WebhookRejected,
-)
-from .events import Event, InboxEntry, Outcome, WebhookResult
+from .errors import AccountNotFound, ConcurrencyConflict
+from .events import InboxEntry, WebhookResult
+from .ingestion import WebhookIngestion
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
+from .service import EngineStats, Transactions, warn_unknown
 from .snapshot import AccountSnapshot
 from .states import Source, State, Trigger
+from .sweeping import SweepReport, TimerSweep
 
-log = logging.getLogger("onboarding_fsm")
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SweepReport:
-    transitions: tuple[Transition, ...]
-    reminders: int
-    skipped: int
-
-    @property
-    def timers(self) -> int:
-        return len(self.transitions) + self.reminders + self.skipped
-
-
-@dataclass
-class EngineStats:
-    """Counters a worker or /metrics can report."""
-
-    conflicts_retried: int = 0
-    conflicts_exhausted: int = 0
+__all__ = ["Engine", "EngineStats", "SweepReport"]
 
 
 class Engine:
@@ -71,16 +47,20 @@ class Engine:
         observers: Iterable[Observer] = (),
     ) -> None:
         self.config = config
-        self.stats = EngineStats()
+        self._tx = Transactions(store, clock, config, observers)
         self._store = store
         self._gateway = gateway
-        self._verifier = verifier
         self._clock = clock
-        self._observers = list(observers)
+        self._webhooks = WebhookIngestion(self._tx, gateway, verifier)
+        self._timers = TimerSweep(self._tx)
+
+    @property
+    def stats(self) -> EngineStats:
+        return self._tx.stats
 
     def subscribe(self, observer: Observer) -> None:
         """Also tell ``observer`` what is committed from now on (metrics, tracing)."""
-        self._observers.append(observer)
+        self._tx.subscribe(observer)
 
     # ------------------------------------------------------------ accounts
 
@@ -121,15 +101,15 @@ class Engine:
             if existing is not None:
                 return existing, ()
             born = creation.birth(new, snapshot, cause, self._clock.now(), self.config)
-            _warn_unknown(snapshot.id, born.unknown)
+            warn_unknown(snapshot.id, born.unknown)
             if not tx.insert(born.account, born.record, born.timers):
                 raise ConcurrencyConflict(f"account {snapshot.id} was inserted concurrently")
             if born.then is not None:
-                self._save(tx, born.then)
+                self._tx.save(tx, born.then)
             return born.final, born.records
 
-        account, records = self._write(step)
-        self._observe(*records)
+        account, records = self._tx.write(step)
+        self._tx.observe(*records)
         return account
 
     # --------------------------------------------------------------- links
@@ -163,12 +143,12 @@ class Engine:
         link = replace(self._gateway.create_account_link(request), params=params)
 
         def step(tx: WriteTx) -> Transition | None:
-            current = self._load(tx, account.stripe_account_id)
+            current = self._tx.load(tx, account.stripe_account_id)
             change = links.issued(current, params, trigger, cause, self._clock.now(), link.expires_at)
-            self._save(tx, change)
+            self._tx.save(tx, change)
             return change.transition
 
-        self._observe(self._write(step))
+        self._tx.observe(self._tx.write(step))
         return link
 
     # ------------------------------------------------------------- syncing
@@ -187,8 +167,8 @@ class Engine:
     ) -> tuple[Account, Transition | None]:
         """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
         cause = Cause(source, actor=actor)
-        account, transition = self._write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=False))
-        self._observe(transition)
+        account, transition = self._tx.write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=False))
+        self._tx.observe(transition)
         return account, transition
 
     def _sync_fetched(self, account_id: str, cause: Cause, *, returning: bool) -> Account:
@@ -196,18 +176,18 @@ class Engine:
         if account.detached:
             return account
         snapshot = self._gateway.retrieve_account(account_id)
-        account, transition = self._write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=returning))
-        self._observe(transition)
+        account, transition = self._tx.write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=returning))
+        self._tx.observe(transition)
         return account
 
     def _apply_fetched(
         self, tx: WriteTx, snapshot: AccountSnapshot, cause: Cause, *, returning: bool
     ) -> tuple[Account, Transition | None]:
-        account = self._load(tx, snapshot.id)
+        account = self._tx.load(tx, snapshot.id)
         change = moves.fetched(account, snapshot, cause, self._clock.now(), self.config.policy, returning=returning)
         if change is None:
             return account, None
-        self._save(tx, change)
+        self._tx.save(tx, change)
         return change.after, change.transition
 
     def detach(
@@ -217,14 +197,14 @@ class Engine:
         a webhook saying so: disable it for good."""
 
         def step(tx: WriteTx) -> Transition | None:
-            change = moves.detach(self._load(tx, account_id), reason, Cause(source, actor=actor), self._clock.now())
+            change = moves.detach(self._tx.load(tx, account_id), reason, Cause(source, actor=actor), self._clock.now())
             if change is None:
                 return None
-            self._save(tx, change)
+            self._tx.save(tx, change)
             return change.transition
 
-        transition = self._write(step)
-        self._observe(transition)
+        transition = self._tx.write(step)
+        self._tx.observe(transition)
         return transition
 
     # ------------------------------------------------------------ webhooks
@@ -236,79 +216,7 @@ class Engine:
         or malformed deliveries, changing nothing. Everything else is recorded
         in the inbox and answered with a typed result.
         """
-        if not isinstance(raw_body, bytes | bytearray | memoryview):
-            raise InvalidInput("raw_body must be the raw request body as bytes")
-        started = time.perf_counter()
-        try:
-            result = self._ingest(bytes(raw_body), signature_header)
-        except WebhookRejected:
-            self._webhook_seen("rejected", started)
-            raise
-        self._observe(result.transition)
-        self._webhook_seen(result.outcome.value, started)
-        return result
-
-    def _ingest(self, body: bytes, signature_header: str | None) -> WebhookResult:
-        signed_at = self._verifier.verify(body, signature_header)
-        now = self._clock.now()
-        webhooks.check_timestamp(signed_at, now, self.config.webhook_tolerance)
-        event, payload = webhooks.read(body)
-        try:
-            result = self._write(lambda tx: self._apply_event(tx, event, payload, now))
-        except DuplicateEvent:
-            return _duplicate(event)
-        if isinstance(result, webhooks.Refetch):
-            return self._refetch(event, now)
-        return result
-
-    def _apply_event(
-        self, tx: WriteTx, event: Event, payload: AccountSnapshot | None, now: datetime
-    ) -> WebhookResult | webhooks.Refetch:
-        account = tx.load(event.account_id) if event.account_id else None
-        decision = webhooks.decide(event, payload, account, now, self.config)
-        if isinstance(decision, webhooks.Refetch):
-            return decision
-        if isinstance(decision, webhooks.Record):
-            tx.record_event(webhooks.inbox_entry(event, now, decision.outcome, decision.detail))
-            return _result(event, decision.outcome, None, decision.detail)
-        tx.record_event(webhooks.inbox_entry(event, now, Outcome.APPLIED, None))
-        self._save(tx, decision.change)
-        return _result(event, Outcome.APPLIED, decision.change.transition, None)
-
-    def _refetch(self, event: Event, now: datetime) -> WebhookResult:
-        """The tied snapshot's account, asked of Stripe and applied with the event recorded."""
-        account_id = event.account_id or ""
-        try:
-            snapshot = self._gateway.retrieve_account(account_id)
-        except PermanentError as exc:
-            return self._record_only(event, now, Outcome.IGNORED, f"re-fetch refused: {exc.__class__.__name__}")
-        except Exception as exc:
-            self._record_only(event, now, Outcome.FAILED, f"re-fetch failed: {exc.__class__.__name__}")
-            raise
-
-        def step(tx: WriteTx) -> WebhookResult:
-            change = moves.fetched(
-                self._load(tx, account_id), snapshot, webhooks.cause_of(event), now, self.config.policy, returning=False
-            )
-            if change is None:
-                detail = "account is deauthorized or deleted; recorded only"
-                tx.record_event(webhooks.inbox_entry(event, now, Outcome.IGNORED, detail))
-                return _result(event, Outcome.IGNORED, None, detail)
-            tx.record_event(webhooks.inbox_entry(event, now, Outcome.APPLIED, webhooks.REFETCHED))
-            self._save(tx, change)
-            return _result(event, Outcome.APPLIED, change.transition, webhooks.REFETCHED)
-
-        try:
-            return self._write(step)
-        except DuplicateEvent:
-            return _duplicate(event)
-
-    def _record_only(self, event: Event, now: datetime, outcome: Outcome, detail: str) -> WebhookResult:
-        try:
-            self._write(lambda tx: tx.record_event(webhooks.inbox_entry(event, now, outcome, detail)))
-        except DuplicateEvent:
-            return _duplicate(event)
-        return _result(event, outcome, None, detail)
+        return self._webhooks.ingest(raw_body, signature_header)
 
     # ------------------------------------------------------------- timers
 
@@ -322,34 +230,7 @@ class Engine:
         sent, timers that no longer applied. Any number of processes may
         sweep at once: each timer is claimed by exactly one of them."""
         at = ensure_utc(now, "now") if now is not None else self._clock.now()
-        fired: list[Transition] = []
-        reminders = skipped = 0
-        while limit is None or len(fired) + reminders + skipped < limit:
-            decision = self._write(lambda tx: self._fire_next(tx, at))
-            if decision is None:
-                break
-            if isinstance(decision, deadlines.Fire) and decision.change.transition is not None:
-                fired.append(decision.change.transition)
-                self._observe(decision.change.transition)
-            elif isinstance(decision, deadlines.Remind):
-                reminders += 1
-            else:
-                skipped += 1
-        return SweepReport(tuple(fired), reminders, skipped)
-
-    def _fire_next(self, tx: WriteTx, now: datetime) -> deadlines.TimerDecision | None:
-        claimed = tx.claim_due_timer(now)
-        if claimed is None:
-            return None
-        timer, account = claimed
-        if account is None:
-            return deadlines.Skip("account gone")
-        decision = deadlines.decide(account, timer, now, self.config)
-        if isinstance(decision, deadlines.Fire):
-            self._save(tx, decision.change)
-        elif isinstance(decision, deadlines.Remind):
-            tx.emit(account.stripe_account_id, deadlines.REMINDER_KIND, decision.message, now)
-        return decision
+        return self._timers.sweep(at, limit)
 
     def next_due(self) -> datetime | None:
         """When the earliest unfired timer is due (for a scheduler to wake)."""
@@ -436,70 +317,3 @@ class Engine:
         if account is None:
             raise AccountNotFound(account_id)
         return account
-
-    @staticmethod
-    def _load(tx: WriteTx, account_id: str) -> Account:
-        account = tx.load(account_id)
-        if account is None:
-            raise AccountNotFound(account_id)
-        return account
-
-    def _write(self, step: Callable[[WriteTx], T]) -> T:
-        """Run ``step`` in one transaction; on an optimistic-version conflict
-        run it again on fresh data, up to the configured bound."""
-        tries = self.config.max_conflict_retries + 1
-        for n in range(tries):
-            try:
-                with self._store.write() as tx:
-                    return step(tx)
-            except ConcurrencyConflict:
-                if n == tries - 1:
-                    self.stats.conflicts_exhausted += 1
-                    raise
-                self.stats.conflicts_retried += 1
-        raise AssertionError("unreachable")
-
-    def _save(self, tx: WriteTx, change: moves.Change) -> None:
-        _warn_unknown(change.after.stripe_account_id, change.unknown)
-        tx.save(
-            change.after,
-            expected_version=change.before.version,
-            transition=change.transition,
-            timers=deadlines.rederived(change, self.config),
-        )
-
-    def _observe(self, *transitions: Transition | None) -> None:
-        """Log and report transitions that were committed."""
-        for transition in transitions:
-            if transition is None:
-                continue
-            log.info(
-                "account %s %s -> %s by %s (%s %s): %s",
-                transition.account_id,
-                transition.from_state.value if transition.from_state else "-",
-                transition.to_state.value,
-                transition.trigger.value,
-                transition.source.value,
-                transition.source_ref or "-",
-                transition.reason,
-            )
-            for observer in self._observers:
-                observer.on_transition(transition)
-
-    def _webhook_seen(self, outcome: str, started: float) -> None:
-        seconds = time.perf_counter() - started
-        for observer in self._observers:
-            observer.on_webhook(outcome, seconds)
-
-
-def _warn_unknown(account_id: str, unknown: tuple[str, ...]) -> None:
-    if unknown:
-        log.warning("account %s: unknown Stripe values %s; classified conservatively", account_id, unknown)
-
-
-def _result(event: Event, outcome: Outcome, transition: Transition | None, detail: str | None) -> WebhookResult:
-    return WebhookResult(event.id, event.type, event.account_id, outcome, transition, detail)
-
-
-def _duplicate(event: Event) -> WebhookResult:
-    return _result(event, Outcome.DUPLICATE, None, "event id already seen")

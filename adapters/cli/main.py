@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from onboarding_fsm import OnboardingError, Settings, bootstrap, build_engine
-from onboarding_fsm.diagram import render, write
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -32,13 +31,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
+    from .layout import render
+
     directory = Path(args.out)
+    wanted = render(directory)
     if args.check:
-        stale = [p for p, text in render(directory).items() if not p.exists() or p.read_text("utf-8") != text]
+        stale = [p for p, text in wanted.items() if not p.exists() or p.read_text("utf-8") != text]
         for path in stale:
             print(f"out of date: {path}", file=sys.stderr)
         return 1 if stale else 0
-    for path in write(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    for path, text in wanted.items():
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     return 0
 
@@ -205,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--database", help="SQLAlchemy URL (default: settings)")
     demo.set_defaults(func=cmd_demo)
 
-    diagram = sub.add_parser("diagram", help="write diagrams/ from the machine definition")
+    diagram = sub.add_parser("diagram", help="write diagrams/: the state machine and the code's layout")
     diagram.add_argument("--out", default="diagrams")
     diagram.add_argument("--check", action="store_true", help="exit 1 if the committed diagrams are stale")
     diagram.set_defaults(func=cmd_diagram)

@@ -94,3 +94,57 @@ def test_missing_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("ONBOARDING_FSM_CONFIG", str(tmp_path / "nope.toml"))
     with pytest.raises(SettingsError, match="does not exist"):
         Settings()
+
+
+def test_the_default_file_spells_out_every_setting_with_its_built_in_value() -> None:
+    import re
+    import tomllib
+
+    text = (ROOT / "config" / "default.toml").read_text("utf-8")
+    written = tomllib.loads(text)
+    commented = set(re.findall(r"^# ([a-z_]+) = ", text, flags=re.MULTILINE))
+    fields = Settings.model_fields
+    assert set(written) | commented == set(fields), "every setting appears, set or commented"
+    for name, value in written.items():
+        default = fields[name].get_default(call_default_factory=True)
+        if name == "webhook_secrets":
+            default = [s.get_secret_value() for s in default]
+        assert value == default, name
+    for name in commented - set(written):
+        assert fields[name].get_default(call_default_factory=True) is None, f"{name} is commented but has a default"
+
+
+def test_reading_a_file_leaves_the_environment_alone(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "s.toml"
+    path.write_text('collection = "upfront"\n', encoding="utf-8")
+    before = dict(os.environ)
+    assert Settings.from_file(path).collection is Collection.UPFRONT
+    assert dict(os.environ) == before
+    assert Settings().collection is Collection.INCREMENTAL  # the file was for that construction only
+
+
+def test_the_engine_config_is_derived_from_the_settings() -> None:
+    from datetime import timedelta
+
+    s = Settings(
+        collection="upfront",
+        required_capabilities=["transfers"],
+        abandon_after_seconds=600,
+        reminder_offsets_seconds=[60, 3600],
+        webhook_tolerance_seconds=120,
+        public_base_url="https://p.example",
+        max_conflict_retries=7,
+    )
+    config = s.engine_config()
+    assert config.policy == s.policy
+    assert (config.abandon_after, config.reminder_offsets) == (
+        timedelta(minutes=10),
+        (timedelta(hours=1), timedelta(minutes=1)),
+    )
+    assert config.webhook_tolerance == timedelta(seconds=120) and config.max_conflict_retries == 7
+    assert (
+        config.links.refresh_url("acct_1") == s.refresh_url("acct_1") == "https://p.example/onboarding/acct_1/refresh"
+    )
+    assert config.links.return_url("acct_1") == s.return_url("acct_1")

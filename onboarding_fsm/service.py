@@ -1,0 +1,109 @@
+"""What every use case shares: one transaction per decision, the retry
+policy, and telling observers what was committed.
+
+A use case hands ``write`` a step — load, decide (one pure call), ``save`` —
+and gets the step's result once it is committed. An optimistic-version
+conflict runs the whole step again on fresh data, up to the configured
+bound; nothing else is retried here (a duplicate event, a refused trigger,
+a database outage are the caller's to answer). ``observe`` logs and reports
+transitions only after their commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .account import Account
+from .audit import Transition
+from .config import EngineConfig
+from .deadlines import rederived
+from .errors import AccountNotFound, ConcurrencyConflict
+from .moves import Change
+from .ports import Clock, Observer, Store, WriteTx
+
+log = logging.getLogger("onboarding_fsm")
+T = TypeVar("T")
+
+
+@dataclass
+class EngineStats:
+    """Counters a worker or /metrics can report."""
+
+    conflicts_retried: int = 0
+    conflicts_exhausted: int = 0
+
+
+class Transactions:
+    def __init__(self, store: Store, clock: Clock, config: EngineConfig, observers: Iterable[Observer] = ()) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.stats = EngineStats()
+        self._observers = list(observers)
+
+    def subscribe(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
+    def write(self, step: Callable[[WriteTx], T]) -> T:
+        """Run ``step`` in one transaction; on an optimistic-version conflict
+        run it again on fresh data, up to the configured bound."""
+        tries = self.config.max_conflict_retries + 1
+        for n in range(tries):
+            try:
+                with self.store.write() as tx:
+                    return step(tx)
+            except ConcurrencyConflict:
+                if n == tries - 1:
+                    self.stats.conflicts_exhausted += 1
+                    raise
+                self.stats.conflicts_retried += 1
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def load(tx: WriteTx, account_id: str) -> Account:
+        account = tx.load(account_id)
+        if account is None:
+            raise AccountNotFound(account_id)
+        return account
+
+    def save(self, tx: WriteTx, change: Change) -> None:
+        """The changed account with its audit and outbox rows and re-derived timers."""
+        warn_unknown(change.after.stripe_account_id, change.unknown)
+        tx.save(
+            change.after,
+            expected_version=change.before.version,
+            transition=change.transition,
+            timers=rederived(change, self.config),
+        )
+
+    def observe(self, *transitions: Transition | None) -> None:
+        """Log and report transitions that were committed."""
+        for transition in transitions:
+            if transition is None:
+                continue
+            log.info(
+                "account %s %s -> %s by %s (%s %s): %s",
+                transition.account_id,
+                transition.from_state.value if transition.from_state else "-",
+                transition.to_state.value,
+                transition.trigger.value,
+                transition.source.value,
+                transition.source_ref or "-",
+                transition.reason,
+            )
+            for observer in self._observers:
+                observer.on_transition(transition)
+
+    def webhook_seen(self, outcome: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        for observer in self._observers:
+            observer.on_webhook(outcome, seconds)
+
+
+def warn_unknown(account_id: str, unknown: tuple[str, ...]) -> None:
+    if unknown:
+        log.warning("account %s: unknown Stripe values %s; classified conservatively", account_id, unknown)
