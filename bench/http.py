@@ -21,12 +21,11 @@ from typing import Any
 
 import httpx
 
-from adapters.http.serving import Served, bind, url_of
+from adapters.http.serving import Served, bind
 from adapters.simulator import Simulator
-from adapters.simulator.server import TEST_KEY, SimulatorServer
-from adapters.stripe import StripeSdkGateway
 from adapters.stripe_wire.signing import sign
 from onboarding_fsm import FakeClock, Settings, SystemClock, build_engine
+from onboarding_fsm.bootstrap import build_app, build_simulated_stripe
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 
 from .common import Figure, report
@@ -34,11 +33,9 @@ from .ingest import START, build, events
 
 
 def _serve_platform(db_url: str, port_queue: Any, stop: Any) -> None:
-    from adapters.http import create_app
-
     settings = Settings(database_url=db_url)
     engine = build_engine(settings, clock=SystemClock(), gateway=Simulator(SystemClock()))
-    served = Served(create_app(engine, settings), bind(), log_level="error")
+    served = Served(build_app(settings, engine), bind(), log_level="error")
     port_queue.put(served.url)
     stop.wait()
     served.stop()
@@ -122,18 +119,17 @@ def webhook_endpoint(*, accounts: int = 200, requests: int = 1500, concurrency: 
 
 
 def sdk_overhead(*, calls: int = 300) -> None:
-    clock = FakeClock(START)
-    sock = bind()
-    sim = Simulator(clock, hosted_base_url=url_of(sock))
-    served = Served(SimulatorServer(sim).app, sock)
+    stripe = build_simulated_stripe(
+        Settings(), bind(), clock=FakeClock(START), deliver=False, gateway_options={"max_network_retries": 0}
+    )
+    served, gateway = stripe.url, stripe.gateway
     try:
-        gateway = StripeSdkGateway(TEST_KEY, api_base=served.url, max_network_retries=0)
         from onboarding_fsm.account import NewAccount
 
         account = gateway.create_account(
             NewAccount("bench", "US", ("card_payments", "transfers")), idempotency_key="b"
         ).id
-        raw = httpx.Client(headers={"Authorization": f"Bearer {TEST_KEY}"})
+        raw = httpx.Client(headers={"Authorization": f"Bearer {stripe.api_key}"})
         sdk, bare = (
             Figure("SDK adapter retrieve_account", "ms/call", []),
             Figure("bare HTTP GET, same resource", "ms/call", []),
@@ -145,7 +141,7 @@ def sdk_overhead(*, calls: int = 300) -> None:
             sdk.samples.append((time.perf_counter() - t0) / calls * 1000)
             t0 = time.perf_counter()
             for _ in range(calls):
-                raw.get(f"{served.url}/v1/accounts/{account}").json()
+                raw.get(f"{served}/v1/accounts/{account}").json()
             bare.samples.append((time.perf_counter() - t0) / calls * 1000)
         raw.close()
         report("SDK adapter against the HTTP simulator (loopback)", [sdk, bare], ratio=(sdk, bare))
@@ -153,7 +149,7 @@ def sdk_overhead(*, calls: int = 300) -> None:
             f"  adapter overhead per call: {sdk.median - bare.median:.2f} ms (SDK request building, parsing, snapshot)"
         )
     finally:
-        served.stop()
+        stripe.stop()
 
 
 def main(quick: bool = False) -> None:

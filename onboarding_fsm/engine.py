@@ -101,7 +101,8 @@ class Engine:
             if existing is not None:
                 return existing, ()
             born = creation.birth(new, snapshot, cause, self._clock.now(), self.config)
-            warn_unknown(snapshot.id, born.unknown)
+            if born.then is None:  # otherwise saving the follow-up sync warns
+                warn_unknown(snapshot.id, born.unknown)
             if not tx.insert(born.account, born.record, born.timers):
                 raise ConcurrencyConflict(f"account {snapshot.id} was inserted concurrently")
             if born.then is not None:
@@ -167,7 +168,9 @@ class Engine:
     ) -> tuple[Account, Transition | None]:
         """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
         cause = Cause(source, actor=actor)
-        account, transition = self._tx.write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=False))
+        account, transition = self._tx.write(
+            lambda tx: self._apply_fetched(tx, snapshot.id, snapshot, cause, returning=False)
+        )
         self._tx.observe(transition)
         return account, transition
 
@@ -176,14 +179,16 @@ class Engine:
         if account.detached:
             return account
         snapshot = self._gateway.retrieve_account(account_id)
-        account, transition = self._tx.write(lambda tx: self._apply_fetched(tx, snapshot, cause, returning=returning))
+        account, transition = self._tx.write(
+            lambda tx: self._apply_fetched(tx, account_id, snapshot, cause, returning=returning)
+        )
         self._tx.observe(transition)
         return account
 
     def _apply_fetched(
-        self, tx: WriteTx, snapshot: AccountSnapshot, cause: Cause, *, returning: bool
+        self, tx: WriteTx, account_id: str, snapshot: AccountSnapshot, cause: Cause, *, returning: bool
     ) -> tuple[Account, Transition | None]:
-        account = self._tx.load(tx, snapshot.id)
+        account = self._tx.load(tx, account_id)
         change = moves.fetched(account, snapshot, cause, self._clock.now(), self.config.policy, returning=returning)
         if change is None:
             return account, None

@@ -79,14 +79,15 @@ class WebhookIngestion:
             raise
 
         def step(tx: WriteTx) -> WebhookResult:
+            fetched_at = self._tx.clock.now()  # after the fetch: the snapshot is this fresh
             account = self._tx.load(tx, account_id)
             cause = webhooks.cause_of(event)
-            change = moves.fetched(account, snapshot, cause, now, self._tx.config.policy, returning=False)
-            if change is None:
+            change = moves.fetched(account, snapshot, cause, fetched_at, self._tx.config.policy, returning=False)
+            if change is None:  # detached meanwhile: recorded, so a redelivery is a duplicate
                 detail = "account is deauthorized or deleted; recorded only"
-                tx.record_event(webhooks.inbox_entry(event, now, Outcome.IGNORED, detail))
+                tx.record_event(webhooks.inbox_entry(event, fetched_at, Outcome.IGNORED, detail))
                 return _result(event, Outcome.IGNORED, None, detail)
-            tx.record_event(webhooks.inbox_entry(event, now, Outcome.APPLIED, webhooks.REFETCHED))
+            tx.record_event(webhooks.inbox_entry(event, fetched_at, Outcome.APPLIED, webhooks.REFETCHED))
             self._tx.save(tx, change)
             return _result(event, Outcome.APPLIED, change.transition, webhooks.REFETCHED)
 

@@ -134,7 +134,8 @@ class Simulator:
         )
 
     def retrieve_account(self, account_id: str) -> AccountSnapshot:
-        self._state.calls["retrieve_account"] += 1
+        with self._state.lock:
+            self._state.calls["retrieve_account"] += 1
         return parse_account(self.api.retrieve_account(account_id))
 
     def update_account(

@@ -83,13 +83,7 @@ class Statements:
         self.insert_outbox = self._sql(
             f"INSERT INTO {OUTBOX} ({_names(OUTBOX_COLUMNS)}) VALUES ({_values(OUTBOX_COLUMNS)})"
         )
-        self._record = (
-            f"INSERT INTO {EVENTS} ({_names(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS)}) "
-            "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
-            "received_at = excluded.received_at, payload = excluded.payload "
-            f"WHERE {EVENTS}.outcome = 'failed' RETURNING event_id"
-        )
-        self.record_event = self._sql(self._record)
+        self.record_event = self._sql(self._record())
         self.clear_timers = self._sql(f"DELETE FROM {TIMERS} WHERE account_id = :k_id AND fired_at IS NULL")
         self.insert_timer = self._sql(
             f"INSERT INTO {TIMERS} ({_names(TIMER_COLUMNS)}) VALUES ({_values(TIMER_COLUMNS)}) ON CONFLICT DO NOTHING"
@@ -98,6 +92,16 @@ class Statements:
         if self.postgres:
             self.save_with_audit = self._sql(self._save_with_audit())
             self.event_and_account = {audit: self._sql(self._event_and_account(audit)) for audit in (True, False)}
+
+    @staticmethod
+    def _record(prefix: str = "") -> str:
+        """The inbox insert; a ``failed`` outcome may be overwritten, anything else is a duplicate."""
+        return (
+            f"INSERT INTO {EVENTS} ({_names(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS, prefix)}) "
+            "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
+            "received_at = excluded.received_at, payload = excluded.payload "
+            f"WHERE {EVENTS}.outcome = 'failed' RETURNING event_id"
+        )
 
     def _claim(self) -> str:
         """Mark the earliest due timer fired; PostgreSQL also loads its account
@@ -138,9 +142,10 @@ class Statements:
         """PostgreSQL: inbox row, account update, audit row and outbox row in
         one statement (data-modifying CTEs), one round trip instead of four.
         The update runs only if the event was new; the audit and outbox rows
-        only if the update matched the expected version."""
+        only if the update matched the expected version. The event's
+        parameters are prefixed ``e_``: both rows have a ``livemode``."""
         head = (
-            f"WITH ev AS ({self._record}), "
+            f"WITH ev AS ({self._record('e_')}), "
             f"acct AS ({self._update} AND EXISTS (SELECT 1 FROM ev) RETURNING stripe_account_id)"
         )
         middle = f", {self._audit_ctes('acct')}" if audit else ""

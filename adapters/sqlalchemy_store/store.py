@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition
+from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent, OnboardingError
 from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import Timer
@@ -39,6 +40,21 @@ from .writes import SqlWriteTx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "ofsm_alembic_version"
+
+
+def _roll_back(raw: Any) -> None:
+    try:
+        raw.rollback()
+    except Exception:
+        raw.invalidate()  # the connection itself is broken: never hand it out again
+
+
+def _stale_reads(tx: SqlWriteTx) -> list[str]:
+    """After a decision refused: was it made on cache entries that are out of date?"""
+    try:
+        return tx.stale_reads()
+    except Exception:
+        return []  # the transaction itself is broken: the refusal stands as raised
 
 
 class SqlStore:
@@ -108,11 +124,14 @@ class SqlStore:
             yield tx
             tx.validate()
             raw.commit()
+        except OnboardingError as exc:
+            stale = _stale_reads(tx) if not isinstance(exc, ConcurrencyConflict | DuplicateEvent) else []
+            _roll_back(raw)
+            if stale:
+                raise ConcurrencyConflict(f"refused on outdated reads of {stale}; retry on fresh data") from exc
+            raise
         except BaseException:
-            try:
-                raw.rollback()
-            except Exception:
-                raw.invalidate()  # the connection itself is broken: never hand it out again
+            _roll_back(raw)
             raise
         finally:
             cursor.close()

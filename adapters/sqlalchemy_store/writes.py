@@ -91,7 +91,7 @@ class SqlWriteTx:
         params = self._s.account(account, expected_version=expected_version)
         if self._pending is not None:  # PostgreSQL: the held-back event goes with it
             entry, self._pending = self._pending, None
-            params.update(self._s.event(entry))
+            params.update({f"e_{k}": v for k, v in self._s.event(entry).items()})
             if transition is not None:
                 params.update(self._audit_params(account, transition))
             self._cur.execute(self._s.event_and_account[transition is not None], params)
@@ -149,13 +149,23 @@ class SqlWriteTx:
         """Before the commit: every account answered from the cache and not
         saved must still be at the version the decision saw."""
         self.flush()
+        stale = self.stale_reads()
+        if stale:
+            raise ConcurrencyConflict(f"accounts {stale} changed since the versions this transaction read")
+
+    def stale_reads(self) -> list[str]:
+        """Accounts answered from the cache that changed since (evicted). Also
+        asked when a decision *refused* on cached data: a refusal made on old
+        knowledge must be retried on fresh data, not reported."""
+        stale = []
         for account_id, version in self._unchecked.items():
             self._cur.execute(self._s.version_of, {"k_id": account_id})
             row = self._cur.fetchone()
             if row is None or row[0] != version:
                 self._cache.evict(account_id)
-                raise ConcurrencyConflict(f"account {account_id} changed since version {version} was read")
+                stale.append(account_id)
         self._unchecked.clear()
+        return stale
 
     # --- helpers ----------------------------------------------------------------
 

@@ -308,3 +308,18 @@ def test_a_rolled_back_claim_leaves_the_timer_unfired(store: SqlStore) -> None:
     assert dict(store.timers("acct_1"))[due] is None
     with store.write() as tx:
         assert tx.claim_due_timer(START) is not None
+
+
+def test_an_event_and_its_save_keep_their_own_values(store: SqlStore) -> None:
+    """One statement on PostgreSQL: the inbox row and the account row both have a
+    ``livemode``; each must keep its own."""
+    acct = account()
+    insert(store, acct)
+    t = record("acct_1", 2, acct.audit_head, State.CREATED, State.LINK_ISSUED)
+    moved = replace(acct, state=State.LINK_ISSUED, version=2, audit_seq=2, audit_head=t.hash)
+    live_event = replace(inbox("evt_live"), livemode=True)
+    with store.write() as tx:
+        tx.record_event(live_event)
+        tx.save(moved, expected_version=1, transition=t, timers=None)
+    assert [(e.event_id, e.livemode) for e in store.inbox()] == [("evt_live", True)]
+    assert store.get("acct_1") == moved and moved.livemode is False

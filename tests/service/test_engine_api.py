@@ -265,3 +265,25 @@ def test_audit_verify_finds_tampering(world: World) -> None:
         conn.exec_driver_sql("UPDATE ofsm_transitions SET reason = 'all fine' WHERE seq = 2")
     [report] = world.engine.verify_audit()
     assert (report.ok, report.broken_at) == (False, 2)
+
+
+@pytest.fixture
+def shared_db(any_db_url: str) -> str:
+    return any_db_url
+
+
+def test_a_refusal_made_on_another_processs_outdated_view_is_retried(shared_db: str, clock: Any) -> None:
+    """Two processes on one database. This one created the account (and keeps
+    it in its cache as ``created``); the other one issued a link. A refresh
+    here must see the link, not refuse on what it remembers."""
+    here = make_world(shared_db, clock)
+    acct = here.create()
+    there = build_engine(make_settings(shared_db), clock=clock, gateway=here.sim)
+    there.issue_link(acct)
+    links = here.sim.calls["create_account_link"]
+    here.engine.refresh_link(acct)
+    assert [t.trigger.value for t in here.engine.history(acct)] == ["create", "issue_link", "refresh"]
+    assert here.sim.calls["create_account_link"] == links + 1
+    assert here.engine.stats.conflicts_retried == 1
+    there.close()
+    here.close()

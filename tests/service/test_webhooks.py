@@ -203,6 +203,47 @@ def test_a_tie_with_different_content_is_resolved_by_asking_stripe(world: World,
     assert world.state(acct) == "link_issued"  # Stripe's own answer, not the tied payload
 
 
+def test_a_refetch_is_stamped_with_the_time_stripe_answered(world: World, acct: str) -> None:
+    world.clock.advance(10)
+    now = int(world.clock.now().timestamp())
+    assert deliver(world, account_event(world, acct, created=now, event_id="evt_1")).outcome is Outcome.APPLIED
+    liar = account_event(world, acct, created=now, event_id="evt_2", requirements={"disabled_reason": "rejected.fraud"})
+    fetch = world.sim.retrieve_account
+
+    def slow_fetch(account_id: str):  # type: ignore[no-untyped-def]
+        world.clock.advance(timedelta(seconds=2, milliseconds=500))  # Stripe takes its time
+        return fetch(account_id)
+
+    world.sim.retrieve_account = slow_fetch  # type: ignore[method-assign]
+    assert deliver(world, liar).outcome is Outcome.APPLIED
+    answered = world.clock.now()
+    view = world.engine.get_account(acct)
+    assert (view.synced_at, view.watermark) == (answered, answered.replace(microsecond=0))
+    [entry] = [e for e in world.engine.inbox() if e.event_id == "evt_2"]
+    assert entry.received_at == answered
+
+
+def test_a_refetch_that_finds_the_account_gone_records_the_event(world: World, acct: str) -> None:
+    world.clock.advance(10)
+    now = int(world.clock.now().timestamp())
+    assert deliver(world, account_event(world, acct, created=now, event_id="evt_1")).outcome is Outcome.APPLIED
+    liar = account_event(world, acct, created=now, event_id="evt_2", requirements={"disabled_reason": "rejected.fraud"})
+    deauth = {"id": "evt_d", "object": "event", "type": "account.application.deauthorized", "account": acct,
+              "created": now, "data": {"object": {"id": "ca_1", "object": "application"}}}  # fmt: skip
+    fetch = world.sim.retrieve_account
+
+    def fetch_while_deauthorized(account_id: str):  # type: ignore[no-untyped-def]
+        assert deliver(world, deauth).outcome is Outcome.APPLIED  # arrives while we ask Stripe
+        return fetch(account_id)
+
+    world.sim.retrieve_account = fetch_while_deauthorized  # type: ignore[method-assign]
+    result = deliver(world, liar)
+    assert result.outcome is Outcome.IGNORED and "recorded only" in (result.detail or "")
+    assert world.state(acct) == "disabled"
+    world.sim.retrieve_account = fetch  # type: ignore[method-assign]
+    assert deliver(world, liar).outcome is Outcome.DUPLICATE  # recorded: a redelivery is not applied again
+
+
 def test_unknown_event_types_and_accounts_are_recorded_not_failed(world: World, acct: str) -> None:
     other = {"id": "evt_p", "object": "event", "type": "payout.failed", "account": acct,
              "created": int(world.clock.now().timestamp()), "data": {"object": {"id": "po_1", "object": "payout"}}}  # fmt: skip

@@ -123,7 +123,7 @@ def test_no_refresh_before_a_first_link() -> None:
         links.refresh(account())
 
 
-def test_an_issued_link_is_recorded_without_its_url() -> None:
+def test_an_issued_link_records_its_parameters_and_expiry() -> None:
     params = LinkParams(fields=LinkFields.EVENTUALLY_DUE, future_requirements=FutureRequirements.INCLUDE)
     now, expires = T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=5)
     before = account(State.CREATED, FRESH)
