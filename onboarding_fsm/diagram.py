@@ -31,12 +31,3 @@ def render(directory: Path) -> dict[Path, str]:
         directory / "onboarding.mmd": body,
         directory / "onboarding.md": page,
     }
-
-
-def write(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path, text in render(directory).items():
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written

@@ -59,25 +59,30 @@ def _imports(path: Path, module: str, modules: set[str]) -> Iterator[tuple[str, 
         for n in ast.walk(i)
     }
     for node in ast.walk(tree):
-        if id(node) in checking:
+        if id(node) in checking or not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
-            names = submodules if len(submodules) == len(node.names) else [base, *submodules]
-        else:
-            continue
-        for name in names:
+        named = imported_names(node, package)
+        submodules = [n for n in named[1:] if n in modules]
+        wholly = isinstance(node, ast.ImportFrom) and len(submodules) == len(node.names)
+        for name in submodules if wholly else named:
             if name in modules:
                 yield name, id(node) in deferred
 
 
-def _module(path: Path) -> str:
+def imported_names(node: ast.Import | ast.ImportFrom, package: str) -> list[str]:
+    """Absolute names an import statement in ``package`` refers to: for
+    ``from x import a, b`` the module ``x`` first, then ``x.a`` and ``x.b``
+    (which may be modules or attributes)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+
+
+def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -92,12 +97,12 @@ def edges() -> dict[tuple[str, str], bool]:
     """(from box, to box) -> deferred (every import of that pair is inside a function)."""
     paths = [p for pkg in ("onboarding_fsm", "adapters") for p in sorted((ROOT / pkg).rglob("*.py"))]
     paths = [p for p in paths if "migrations" not in p.parts]
-    modules = {_module(p) for p in paths}
+    modules = {module_name(p) for p in paths}
     quiet = {f"onboarding_fsm.{m}" for m in QUIET}
     found: dict[tuple[str, str], bool] = {}
     for path in paths:
-        source = _node(_module(path))
-        for target_module, deferred in _imports(path, _module(path), modules):
+        source = _node(module_name(path))
+        for target_module, deferred in _imports(path, module_name(path), modules):
             target = _node(target_module)
             if source is None or target is None or source == target or target in quiet:
                 continue

@@ -129,11 +129,8 @@ class SimState:
     def publish(self, acct: SimAccount) -> None:
         """Emit ``account.updated`` (and ``capability.updated``) if the
         account, as Stripe would render it now, changed since last time."""
-        now = self.now()
-        rendered = acct.render(now)
         before = acct.last_rendered
-        acct.last_rendered = rendered
-        self._schedule(acct, now)
+        rendered = self._rerender(acct)
         if before is None or before == rendered or acct.deauthorized or acct.deleted:
             return
         previous = {k: before.get(k) for k in before.keys() | rendered.keys() if rendered.get(k) != before.get(k)}
@@ -150,11 +147,15 @@ class SimState:
 
     def remember(self, acct: SimAccount) -> dict[str, Any]:
         """A new account's first rendering: what later changes are compared to."""
+        return copy.deepcopy(self._rerender(acct))
+
+    def _rerender(self, acct: SimAccount) -> dict[str, Any]:
+        """Render the account now, keep it as the last rendering, and wake up
+        when time alone will change it."""
         now = self.now()
-        rendered = acct.render(now)
-        acct.last_rendered = rendered
+        acct.last_rendered = acct.render(now)
         self._schedule(acct, now)
-        return copy.deepcopy(rendered)
+        return acct.last_rendered
 
     def _schedule(self, acct: SimAccount, now: int) -> None:
         times = [v.verified_at for v in acct.fields.values() if v.verdict is Verdict.PENDING and v.verified_at > now]

@@ -25,12 +25,11 @@ from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent
 from onboarding_fsm.events import InboxEntry
-from onboarding_fsm.timers import Timer, TimerKind
+from onboarding_fsm.timers import Timer
 
 from . import rows
 from .cache import AccountCache
 from .statements import ACCOUNT_COLUMNS, Statements
-from .timeconv import read_dt
 
 
 class SqlWriteTx:
@@ -130,7 +129,7 @@ class SqlWriteTx:
         row = self._cur.fetchone()
         if row is None:
             return None
-        timer = Timer(due_at=_aware(row[2]), account_id=row[0], kind=TimerKind(row[1]))
+        timer = rows.timer({"account_id": row[0], "kind": row[1], "due_at": row[2]})
         if not self._s.postgres:
             return timer, self._fetch(self._s.load, {"k_id": timer.account_id})
         return timer, (self._account(row[3:]) if row[3] is not None else None)
@@ -187,9 +186,3 @@ class SqlWriteTx:
         self._cur.execute(self._s.clear_timers, {"k_id": account_id})
         if new:
             self._cur.executemany(self._s.insert_timer, [self._s.timer(t) for t in new])
-
-
-def _aware(value: Any) -> datetime:
-    result = read_dt(value)
-    assert result is not None
-    return result

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.layout import imported_names, module_name
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "onboarding_fsm"
 PACKAGES = ("onboarding_fsm", "adapters")
@@ -25,11 +27,6 @@ PUBLIC_UNDERSCORE = {"_mapping", "_asdict", "_replace", "_fields", "_make"}
 
 def sources(*roots: str) -> list[Path]:
     return sorted(p for root in roots for p in (ROOT / root).rglob("*.py") if "migrations" not in p.parts)
-
-
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -117,16 +114,8 @@ def top_level_imports(path: Path) -> Iterator[str]:
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in module_level(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield from imported_names(node, package)
 
 
 def ancestors(module: str) -> set[str]:
