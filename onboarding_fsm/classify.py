@@ -10,6 +10,7 @@ tested exhaustively and re-run by an auditor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .policy import Collection, Policy
 from .snapshot import AccountSnapshot
@@ -47,7 +48,16 @@ class Classification:
     unknown: tuple[str, ...] = ()
 
 
-def classify(snapshot: AccountSnapshot, policy: Policy) -> Classification:
+def classify(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+    before: AccountSnapshot | None = None,
+) -> Classification:
+    """``now`` and ``before`` (the snapshot stored until now) decide whether
+    Stripe's ``past_due`` means a missed deadline (rule 2): Stripe lists a
+    never-onboarded account's initial fields as past due, with no deadline."""
     req = snapshot.requirements
     disabled_reason = req.disabled_reason
     unknown: list[str] = []
@@ -60,8 +70,10 @@ def classify(snapshot: AccountSnapshot, policy: Policy) -> Classification:
     if disabled_reason is not None and (disabled_reason in NON_REMEDIABLE or disabled_reason.startswith("rejected.")):
         return Classification(State.DISABLED, f"disabled_reason={disabled_reason}", tuple(unknown))
 
-    # 2. a deadline already passed
-    if req.past_due or disabled_reason == PAST_DUE_REASON:
+    # 2. a deadline already passed (not merely "never onboarded yet")
+    if (req.past_due or disabled_reason == PAST_DUE_REASON) and (
+        snapshot.details_submitted or deadline_passed(snapshot, now, before)
+    ):
         causes = [f"past_due={len(req.past_due)}"] if req.past_due else []
         if disabled_reason == PAST_DUE_REASON:
             causes.append(f"disabled_reason={disabled_reason}")
@@ -100,6 +112,15 @@ def classify(snapshot: AccountSnapshot, policy: Policy) -> Classification:
 
     # 4. nothing owed
     return Classification(State.VERIFIED, "requirements_met", tuple(unknown))
+
+
+def deadline_passed(snapshot: AccountSnapshot, now: datetime | None, before: AccountSnapshot | None) -> bool:
+    """A ``current_deadline`` in this snapshot, or one we saw in the previous
+    one, is behind ``now`` (any deadline counts when the time is unknown)."""
+    deadlines = [snapshot.requirements.current_deadline]
+    if before is not None:
+        deadlines.append(before.requirements.current_deadline)
+    return any(d is not None and (now is None or d <= now) for d in deadlines)
 
 
 def sync_target(current: State, classified: State, *, detached: bool) -> State:

@@ -56,7 +56,7 @@ class Birth:
 def birth(new: NewAccount, snapshot: AccountSnapshot, cause: Cause, now: datetime, config: EngineConfig) -> Birth:
     """The new account row, its birth record and timers, and the sync that
     follows when Stripe already said something decisive."""
-    result = classify(snapshot, config.policy)
+    result = classify(snapshot, config.policy, now=now)
     held = sync_target(State.CREATED, result.state, detached=False) is State.CREATED
     reason = result.reason if held else "created"
     record = seal(

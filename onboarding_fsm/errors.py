@@ -123,6 +123,13 @@ class StripeAuthenticationFailed(StripeRequestFailed):
     """Bad key, or a key without access to the account (e.g. deauthorized)."""
 
 
+class StripeAccountInaccessible(StripeAuthenticationFailed):
+    """403 ``account_invalid``: this key cannot see the account. Stripe says
+    the same for an account that left the platform, one that never existed,
+    and every account when the key belongs to another platform, so one such
+    answer is not proof that the account is gone."""
+
+
 class StripeUnavailable(StripeFailure, RetryableError):
     """Network failure or a 5xx: the same request may succeed later."""
 

@@ -83,7 +83,7 @@ def classified(
     **changes: Any,
 ) -> Change:
     """Move to where ``snapshot`` classifies (``return``) or may take the account (``sync``)."""
-    result = classify(snapshot, policy)
+    result = classify(snapshot, policy, now=now, before=account.snapshot)
     target = (
         result.state
         if trigger is Trigger.RETURN

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from onboarding_fsm.errors import (
+    StripeAccountInaccessible,
     StripeAuthenticationFailed,
     StripeFailure,
     StripeIdempotencyConflict,
@@ -38,6 +39,8 @@ def translate(exc: Exception) -> StripeFailure:
         return StripeUnavailable(message, **common)
     if isinstance(exc, stripe.IdempotencyError):
         return StripeIdempotencyConflict(message, **common)
+    if isinstance(exc, stripe.PermissionError) and exc.code == "account_invalid":
+        return StripeAccountInaccessible(message, **common)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return StripeAuthenticationFailed(message, **common)
     if isinstance(exc, stripe.InvalidRequestError | stripe.CardError):

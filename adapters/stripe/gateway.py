@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from adapters.stripe_wire import params as stripe_params
@@ -96,10 +97,14 @@ class StripeSdkGateway:
             self._call(lambda: self._client.v1.accounts.update(account_id, dict(params), options))  # type: ignore[arg-type]
         )
 
-    def list_accounts(self, *, limit: int = 100, starting_after: str | None = None) -> AccountPage:
+    def list_accounts(
+        self, *, limit: int = 100, starting_after: str | None = None, created_gte: datetime | None = None
+    ) -> AccountPage:
         params: dict[str, Any] = {"limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
+        if created_gte is not None:
+            params["created"] = {"gte": int(created_gte.timestamp())}
         page = self._call(lambda: self._client.v1.accounts.list(params))  # type: ignore[arg-type]
         return AccountPage(tuple(self._snapshot(a) for a in page.data), bool(page.has_more))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -226,3 +227,59 @@ def test_verified_only_when_nothing_at_all_is_owed(
         owed = owed or any(status != "active" for _, status in snap.capabilities)
         owed = owed or (policy is UPFRONT and bool(set(eventually_due) - set(currently_due)))
         assert (result.state is State.VERIFIED) == (not owed)
+
+
+# --- rule 2: Stripe's "past_due" on an account that never onboarded --------------
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+INITIAL = ("business_type", "external_account", "tos_acceptance.date")
+#: a fresh Express/Custom account as Stripe answers the create (facts, recorded shape 1)
+NEVER_ONBOARDED = AccountSnapshot(
+    id="acct_1",
+    capabilities=(("card_payments", "inactive"), ("transfers", "inactive")),
+    requirements=Requirements(
+        currently_due=INITIAL,
+        eventually_due=INITIAL,
+        past_due=INITIAL,
+        disabled_reason="requirements.past_due",
+    ),
+)
+
+
+@pytest.mark.parametrize("policy", [INCREMENTAL, UPFRONT], ids=["incremental", "upfront"])
+@pytest.mark.parametrize(
+    ("snapshot", "before", "expected"),
+    [
+        (NEVER_ONBOARDED, None, State.RETURNED_INCOMPLETE),
+        # "Save for later": some initial fields given, the rest still listed past due
+        (replace(NEVER_ONBOARDED, requirements=replace(NEVER_ONBOARDED.requirements, past_due=INITIAL[1:])), None,
+         State.RETURNED_INCOMPLETE),
+        # a deadline that is still ahead does not make it past due either
+        (replace(NEVER_ONBOARDED, requirements=replace(NEVER_ONBOARDED.requirements,
+                                                       current_deadline=NOW + timedelta(days=1))), None,
+         State.RETURNED_INCOMPLETE),
+        # onboarded before: Stripe's past_due is a missed deadline
+        (replace(NEVER_ONBOARDED, details_submitted=True), None, State.PAST_DUE),
+        # a deadline in this snapshot has passed
+        (replace(NEVER_ONBOARDED, requirements=replace(NEVER_ONBOARDED.requirements,
+                                                       current_deadline=NOW - timedelta(seconds=1))), None,
+         State.PAST_DUE),
+        # we saw the deadline (in the stored snapshot) and it has passed; Stripe now reports none
+        (NEVER_ONBOARDED, replace(NEVER_ONBOARDED, requirements=Requirements(current_deadline=NOW)), State.PAST_DUE),
+        # the deadline we saw is still ahead
+        (NEVER_ONBOARDED, replace(NEVER_ONBOARDED, requirements=Requirements(current_deadline=NOW + timedelta(1))),
+         State.RETURNED_INCOMPLETE),
+    ],
+    ids=["fresh", "saved-for-later", "deadline-ahead", "onboarded-before", "deadline-passed", "deadline-seen",
+         "seen-deadline-ahead"],
+)  # fmt: skip
+def test_past_due_means_a_missed_deadline_only(
+    snapshot: AccountSnapshot, before: AccountSnapshot | None, expected: State, policy: Policy
+) -> None:
+    assert classify(snapshot, policy, now=NOW, before=before).state is expected
+
+
+def test_never_onboarded_reason_names_what_is_owed() -> None:
+    reason = classify(NEVER_ONBOARDED, INCREMENTAL, now=NOW).reason
+    assert "currently_due=3" in reason and "disabled_reason=requirements.past_due" in reason
+    assert "details_not_submitted" in reason
