@@ -52,24 +52,39 @@ def _person(prefix: str, *extra: str) -> tuple[str, ...]:
     return tuple(f"{prefix}.{f}" for f in (*_PERSON, *extra))
 
 
+_ORGANISATION = (
+    "company.name",
+    "company.tax_id",
+    "company.address.line1",
+    "company.address.city",
+    "company.address.postal_code",
+    "company.phone",
+)
+_ORGANISATION_LATER = ("representative.verification.document", "company.verification.document")
+
 #: business type -> fields every country asks
 BY_BUSINESS_TYPE: dict[str, Tier] = {
     # an identity document is asked only when keyed identity fails (``extra_due``)
     "individual": Tier(initial=_person("individual")),
     "company": Tier(
-        initial=(
-            "company.name",
-            "company.tax_id",
-            "company.address.line1",
-            "company.address.city",
-            "company.address.postal_code",
-            "company.phone",
-            "company.owners_provided",
-            *_person("representative", "relationship.title"),
-        ),
-        later=("representative.verification.document", "company.verification.document"),
+        initial=(*_ORGANISATION, "company.owners_provided", *_person("representative", "relationship.title")),
+        later=_ORGANISATION_LATER,
+    ),
+    # no owners to declare; a representative who may act for it
+    "non_profit": Tier(
+        initial=(*_ORGANISATION, *_person("representative", "relationship.title")), later=_ORGANISATION_LATER
+    ),
+    # a public body: its registration is public record, so no registry document later
+    "government_entity": Tier(
+        initial=(*_ORGANISATION, *_person("representative", "relationship.title")),
+        later=("representative.verification.document",),
     ),
 }
+#: business types with a company section (the others are one person)
+ORGANISATIONS = ("company", "non_profit", "government_entity")
+BUSINESS_TYPES = ("individual", *ORGANISATIONS)
+#: Stripe offers ``government_entity`` in the US only
+US_ONLY_BUSINESS_TYPES = ("government_entity",)
 
 #: country -> business type -> extra fields
 BY_COUNTRY: dict[str, dict[str, Tier]] = {
@@ -126,13 +141,22 @@ BY_CAPABILITY: dict[str, Tier] = {
 ALTERNATIVES: dict[str, tuple[str, ...]] = {"business_profile.url": ("business_profile.product_description",)}
 
 SUPPORTED_COUNTRIES = tuple(sorted(BY_COUNTRY))
+_CURRENCY = {"US": "usd", "CA": "cad", "AU": "aud", "GB": "gbp", "DE": "eur", "FR": "eur", "JP": "jpy"}
+
+
+def currency(country: str) -> str:
+    """The default currency of an account in ``country``."""
+    return _CURRENCY.get(country, "usd")
+
+
 SUPPORTED_CAPABILITIES = tuple(sorted(BY_CAPABILITY))
 
 
 def fields_for(country: str, business_type: str, capabilities: tuple[str, ...]) -> Tier:
     """The whole requirement set of an account; ``business_type`` itself is
     due until the holder picks one."""
-    tier = BY_BUSINESS_TYPE[business_type] + BY_COUNTRY[country][business_type]
+    kind = "individual" if business_type == "individual" else "company"  # country rules for organisations
+    tier = BY_BUSINESS_TYPE[business_type] + BY_COUNTRY[country][kind]
     for capability in capabilities:
         tier = tier + BY_CAPABILITY[capability]
     return tier

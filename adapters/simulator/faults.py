@@ -11,10 +11,11 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import error_body
 
 
 class FaultKind(StrEnum):
@@ -69,12 +70,7 @@ def error_response(
     status: int, message: str, *, kind: str = "invalid_request_error", code: str | None = None, param: str | None = None
 ) -> JSONResponse:
     """Stripe's error JSON."""
-    body: dict[str, Any] = {"error": {"type": kind, "message": message}}
-    if code:
-        body["error"]["code"] = code
-    if param:
-        body["error"]["param"] = param
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(message, kind=kind, code=code, param=param), status_code=status)
 
 
 class FaultInjector:

@@ -30,7 +30,7 @@ class Operator:
         s = self._state
         with s.lock:
             s.evaluate()
-            acct = s.get(account_id, for_platform=False)
+            acct = s.account(account_id)
             change(acct, s.now())
             s.publish(acct)
         s.after_change()
@@ -95,22 +95,20 @@ class Operator:
         self._operate(account_id, lambda acct, now: setattr(acct, "under_review", under_review))
 
     def deauthorize(self, account_id: str) -> None:
-        """The account disconnects from the platform."""
+        """The account disconnects from its platform, whose key gets 403 for it from now on."""
         s = self._state
         with s.lock:
-            acct = s.get(account_id)
+            acct = s.account(account_id)
+            if acct.deauthorized:
+                return
             acct.deauthorized = True
-            s.emit(
-                "account.application.deauthorized",
-                {"id": "ca_simulatorplatform", "object": "application", "name": "onboarding-fsm simulator"},
-                acct.id,
-            )
+            s.emit("account.application.deauthorized", s.platform(acct.platform).application, acct.id)
         s.after_change()
 
     def delete(self, account_id: str) -> None:
         """Delete the account (test mode allows it at any time); no event."""
         with self._state.lock:
-            self._state.get(account_id).deleted = True
+            self._state.account(account_id).deleted = True
 
 
 def _promote(acct: SimAccount, due: int, now: int) -> None:

@@ -1,13 +1,16 @@
 """The simulator over HTTP: Stripe's wire format, the hosted form, webhooks.
 
-* ``/v1/accounts`` (POST create, GET list with ``limit``/``starting_after``/
-  ``has_more``), ``/v1/accounts/{id}`` (GET, POST), ``/v1/account_links``
-  (POST), ``/v1/balance`` (GET, for the SDK adapter's mode check) —
-  form-encoded nested parameters in (``wire``), Stripe's JSON out, Bearer
-  keys, ``Request-Id`` on every answer, Stripe's error JSON and status codes;
+* ``/v1/accounts`` (POST create, GET list with ``limit``, ``starting_after``,
+  ``ending_before``, ``created``), ``/v1/accounts/{id}`` (GET, POST),
+  ``/v1/account_links`` (POST), ``/v1/balance`` (GET, for the SDK adapter's
+  mode check) — form-encoded nested parameters in (``wire``), Stripe's JSON
+  out, ``Request-Id`` on every answer, Stripe's error JSON and status codes;
+* Bearer keys, each a platform's (``api_keys``: key -> platform name; the
+  default platform's ``TEST_KEY`` and another platform's ``OTHER_TEST_KEY``):
+  a key sees only its platform's accounts, 403 ``account_invalid`` for the rest;
 * ``Idempotency-Key`` on POSTs, through the simulator's one idempotency
-  store (``idempotency``); the rate limiter (fault injection, ``faults``)
-  runs before it, as at Stripe;
+  store (``idempotency``); a replay carries ``Idempotent-Replayed: true``;
+  the rate limiter (fault injection, ``faults``) runs before it, as at Stripe;
 * the hosted onboarding form as real pages at the link URLs (``pages``);
 * signed events POSTed to a webhook URL by a delivery thread, retried with
   backoff on any non-2xx answer.
@@ -15,40 +18,39 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from onboarding_fsm.errors import StripeFailure, StripeIdempotencyConflict, StripeRequestFailed
+from onboarding_fsm.errors import StripeFailure
 
+from .api import StripeApi
 from .delivery import HttpSink
-from .errors import SimulatorError
+from .errors import SimulatorError, error_body, failure_body, refused_by_validation
 from .faults import FaultInjector, FaultPlan, error_response
 from .idempotency import Answer, fingerprint
 from .pages import HostedPages
+from .platforms import DEFAULT_PLATFORM, OTHER_PLATFORM, OTHER_TEST_KEY, TEST_KEY
 from .simulator import Simulator
 from .wire import WireError, decode
 
-TEST_KEY = "sk_test_onboarding_fsm_simulator"
-_LIST_PARAMS = {"limit", "starting_after", "ending_before", "created", "expand"}
-_LINK_PARAMS = {"account", "type", "refresh_url", "return_url", "collection_options", "collect", "expand"}
-_UPDATE_PARAMS = {
-    "business_profile", "business_type", "capabilities", "company", "email", "external_account", "individual",
-    "metadata", "representative", "settings", "tos_acceptance", "expand",
-}  # fmt: skip
+#: secret key -> platform: the default platform, and another one to act as
+DEFAULT_KEYS: Mapping[str, str] = {TEST_KEY: DEFAULT_PLATFORM, OTHER_TEST_KEY: OTHER_PLATFORM}
+Handler = Callable[[StripeApi, dict[str, Any]], dict[str, Any]]
 
 
-def _stripe_error(exc: StripeFailure) -> JSONResponse:
-    kind = "idempotency_error" if isinstance(exc, StripeIdempotencyConflict) else "invalid_request_error"
-    return error_response(exc.http_status or 400, str(exc), kind=kind, code=exc.code, param=exc.param)
+def _failure(exc: StripeFailure) -> Answer:
+    body = json.dumps(failure_body(exc)).encode()
+    return Answer(exc.http_status or 400, body, keep=not refused_by_validation(exc))
 
 
 class SimulatorServer:
@@ -56,12 +58,12 @@ class SimulatorServer:
         self,
         sim: Simulator,
         *,
-        api_keys: tuple[str, ...] = (TEST_KEY,),
+        api_keys: Mapping[str, str] = DEFAULT_KEYS,
         webhook_url: str | None = None,
         delivery_interval: float = 0.05,
     ) -> None:
         self.sim = sim
-        self.api_keys = api_keys
+        self.api_keys = dict(api_keys)
         self.faults = FaultPlan()
         self.delivery_interval = delivery_interval
         self._stop = threading.Event()
@@ -113,103 +115,72 @@ class SimulatorServer:
 
     # --- API plumbing ----------------------------------------------------------------
 
-    def _authorized(self, request: Request) -> bool:
+    def _platform(self, request: Request) -> tuple[str, str] | None:
+        """The platform (and key) a request authenticates as."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and key in self.api_keys
+        name = self.api_keys.get(key) if scheme.lower() == "bearer" else None
+        return (name, key) if name is not None else None
 
-    async def _api(self, request: Request, handler: Callable[[dict[str, Any]], Any]) -> Response:
+    async def _api(self, request: Request, handler: Handler) -> Response:
         response = await self._answer(request, handler)
         response.headers["Request-Id"] = "req_" + secrets.token_hex(7)
         return response
 
-    async def _answer(self, request: Request, handler: Callable[[dict[str, Any]], Any]) -> Response:
-        if not self._authorized(request):
+    async def _answer(self, request: Request, handler: Handler) -> Response:
+        who = self._platform(request)
+        if who is None:
             return error_response(401, "Invalid API Key provided.")
         try:
             raw = (await request.body()).decode("utf-8") if request.method == "POST" else str(request.query_params)
             params = decode(raw)
         except (UnicodeDecodeError, WireError) as exc:
             return error_response(400, str(exc), code="parameter_invalid", param=getattr(exc, "param", None))
+        api = self.sim.api_as(*who)
+
+        def execute() -> Answer:
+            try:
+                return Answer(200, json.dumps(handler(api, params)).encode())
+            except StripeFailure as exc:
+                return _failure(exc)
+            except SimulatorError as exc:
+                return Answer(400, json.dumps(error_body(str(exc))).encode())
+
         key = request.headers.get("idempotency-key") if request.method == "POST" else None
         print_ = fingerprint(request.method, request.url.path, params)
-        if key:
-            try:
-                replayed = self.sim.idempotency.replay(key, print_, self.sim.now())
-            except StripeIdempotencyConflict as exc:
-                return _stripe_error(exc)
-            if replayed is not None:
-                return Response(
-                    replayed.body,
-                    status_code=replayed.status,
-                    media_type="application/json",
-                    headers={"Idempotent-Replayed": "true"},
-                )
         try:
-            response: Response = JSONResponse(await run_in_threadpool(handler, params))
-        except StripeFailure as exc:
-            response = _stripe_error(exc)
-        except SimulatorError as exc:
-            response = error_response(400, str(exc))
-        if key:  # Stripe stores results once execution began
-            self.sim.idempotency.remember(
-                key, print_, self.sim.now(), Answer(response.status_code, bytes(response.body))
+            answer, replayed = await run_in_threadpool(
+                self.sim.idempotency.run, who[0], key, print_, self.sim.now(), execute
             )
-        return response
+        except StripeFailure as exc:  # the key itself: too long, used for another request, in use
+            answer, replayed = _failure(exc), False
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(answer.body, status_code=answer.status, media_type="application/json", headers=headers)
 
     # --- API routes --------------------------------------------------------------------
 
     async def accounts(self, request: Request) -> Response:
         if request.method == "POST":
-            return await self._api(request, lambda p: self.sim.api.create_account(p))
-        return await self._api(request, self._list)
-
-    def _list(self, params: dict[str, Any]) -> dict[str, Any]:
-        _known(params, _LIST_PARAMS)
-        try:
-            limit = int(params.get("limit", 10))
-        except ValueError:
-            raise StripeRequestFailed(
-                "Invalid integer: limit", http_status=400, code="parameter_invalid_integer", param="limit"
-            ) from None
-        data, has_more = self.sim.api.list_accounts(limit=limit, starting_after=params.get("starting_after") or None)
-        return {"object": "list", "data": data, "has_more": has_more, "url": "/v1/accounts"}
+            return await self._api(request, lambda api, p: api.create_account(p))
+        return await self._api(request, lambda api, p: api.list_accounts(p))
 
     async def account(self, request: Request) -> Response:
         account_id = request.path_params["account_id"]
         if request.method == "POST":
-
-            def update(params: dict[str, Any]) -> dict[str, Any]:
-                _known(params, _UPDATE_PARAMS)
-                params.pop("expand", None)
-                return self.sim.api.update_account(account_id, params)
-
-            return await self._api(request, update)
-        return await self._api(request, lambda p: self.sim.api.retrieve_account(account_id))
+            return await self._api(request, lambda api, p: api.update_account(account_id, p))
+        return await self._api(request, lambda api, p: api.retrieve_account(account_id))
 
     async def account_links(self, request: Request) -> Response:
-        def create(params: dict[str, Any]) -> dict[str, Any]:
-            _known(params, _LINK_PARAMS)
-            return self.sim.api.create_account_link(params)
-
-        return await self._api(request, create)
+        return await self._api(request, lambda api, p: api.create_account_link(p))
 
     async def balance(self, request: Request) -> Response:
         return await self._api(
-            request, lambda p: {"object": "balance", "livemode": False, "available": [], "pending": []}
+            request, lambda api, p: {"object": "balance", "livemode": False, "available": [], "pending": []}
         )
 
     async def unknown(self, request: Request) -> Response:
-        if not self._authorized(request):
+        if self._platform(request) is None:
             return error_response(401, "Invalid API Key provided.")
         return error_response(404, f"Unrecognized request URL ({request.method}: {request.url.path}).")
 
 
-def _known(params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise StripeRequestFailed(
-            f"Received unknown parameter: {unknown[0]}", http_status=400, code="parameter_unknown", param=unknown[0]
-        )
-
-
-__all__ = ["TEST_KEY", "SimulatorServer"]
+__all__ = ["DEFAULT_KEYS", "OTHER_TEST_KEY", "TEST_KEY", "SimulatorServer"]

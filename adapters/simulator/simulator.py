@@ -9,6 +9,8 @@ passes deadlines on its clock, rejects and deauthorizes accounts
 reordering (``delivery``). ``Simulator`` is the one object users hold: the
 gateway port, the holder's ``visit``, the operator's actions and the event
 knobs, over one shared world (``state``). ``server`` serves it over HTTP.
+Accounts belong to the platform that created them: ``as_platform`` acts as
+another platform in the same world (the gateway port is in ``gateway``).
 """
 
 from __future__ import annotations
@@ -19,24 +21,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.stripe_wire import params as stripe_params
-from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
-from onboarding_fsm.clock import from_unix
 from onboarding_fsm.ports import Clock
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
-from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
 from .api import StripeApi
 from .delivery import Attempt, Delivery, Outbox, Sink
 from .errors import LinkUnusable, SimulatorError
+from .gateway import SimulatedGateway
 from .hosted import HostedSession
 from .idempotency import IdempotencyStore
 from .operator import Operator
+from .platforms import DEFAULT_PLATFORM, Platform, key_for
 from .state import SimState
 
 
-class Simulator:
-    """An in-process Stripe Connect for hosted onboarding. Thread-safe."""
+class Simulator(SimulatedGateway):
+    """An in-process Stripe Connect for hosted onboarding, and the gateway
+    port as the default platform's key. Thread-safe."""
 
     def __init__(
         self,
@@ -52,7 +53,7 @@ class Simulator:
         seed: int = 0,
     ) -> None:
         self.clock = clock
-        self._state = SimState(
+        state = SimState(
             clock,
             webhook_secret=webhook_secret,
             delivery=delivery or Delivery(),
@@ -62,10 +63,19 @@ class Simulator:
             hosted_base_url=hosted_base_url,
             seed=seed,
         )
-        #: Stripe's JSON API (what the HTTP server serves)
-        self.api = StripeApi(self._state)
+        super().__init__(StripeApi(state, Platform(DEFAULT_PLATFORM, key_for(DEFAULT_PLATFORM))), state)
         #: what Stripe does on its own: thresholds, reviews, rejections…
-        self.operator = Operator(self._state, threshold_grace=threshold_grace)
+        self.operator = Operator(state, threshold_grace=threshold_grace)
+
+    def as_platform(self, name: str) -> SimulatedGateway:
+        """The same world through platform ``name``'s key: it sees only the
+        accounts it creates; Stripe's 403 ``account_invalid`` for the others."""
+        return SimulatedGateway(self.api_as(name), self._state)
+
+    def api_as(self, name: str, key: str | None = None) -> StripeApi:
+        """Stripe's JSON API as platform ``name`` sees it through ``key``
+        (its well-known test key by default); the HTTP server's keys map here."""
+        return StripeApi(self._state, Platform(name, key or key_for(name)))
 
     # --- knobs and records ---------------------------------------------------
 
@@ -125,36 +135,6 @@ class Simulator:
     def sign(self, event: Mapping[str, Any], timestamp: int | None = None) -> tuple[bytes, str]:
         """Body and ``Stripe-Signature`` header for ``event`` (to replay it)."""
         return self._state.outbox.sign(dict(event), self.now() if timestamp is None else timestamp)
-
-    # --- the StripeGateway port ------------------------------------------------
-
-    def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot:
-        return parse_account(
-            self.api.create_account(stripe_params.account_create(new), idempotency_key=idempotency_key)
-        )
-
-    def retrieve_account(self, account_id: str) -> AccountSnapshot:
-        with self._state.lock:
-            self._state.calls["retrieve_account"] += 1
-        return parse_account(self.api.retrieve_account(account_id))
-
-    def update_account(
-        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> AccountSnapshot:
-        return parse_account(self.api.update_account(account_id, params))
-
-    def list_accounts(self, *, limit: int = 100, starting_after: str | None = None) -> AccountPage:
-        data, has_more = self.api.list_accounts(limit=limit, starting_after=starting_after)
-        return AccountPage(tuple(parse_account(a) for a in data), has_more)
-
-    def create_account_link(self, request: LinkRequest) -> Link:
-        data = self.api.create_account_link(stripe_params.account_link(request))
-        return Link(
-            url=data["url"],
-            created_at=from_unix(data["created"]),
-            expires_at=from_unix(data["expires_at"]),
-            params=request.params,
-        )
 
     # --- Stripe's JSON, for tests and the HTTP server ------------------------------
 

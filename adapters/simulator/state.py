@@ -1,12 +1,14 @@
 """The simulated Stripe's world: accounts, links, time and the events it emits.
 
-One ``SimState`` is shared by the API (``api``), the holder's hosted form
-(``hosted``), the operator (``operator``) and the ``Simulator`` facade. It
-owns the lock, so each of them changes the world under it; it renders an
-account after every change and emits ``account.updated`` (and
-``capability.updated``) when the rendering differs, as Stripe does; and it
-lets time act — verifications complete, deadlines pass — when asked
-(``evaluate``), because rendering is a function of the clock.
+One ``SimState`` is shared by the API (``api``, one view per platform),
+the holder's hosted form (``hosted``), the operator (``operator``) and the
+``Simulator`` facade. It owns the lock, so each of them changes the world
+under it; it renders an account after every change and emits
+``account.updated`` (and ``capability.updated``) when the rendering
+differs, as Stripe does; and it lets time act — verifications complete,
+deadlines pass — when asked (``evaluate``), because rendering is a
+function of the clock. The one webhook endpoint is the default platform's:
+events about other platforms' accounts are recorded, not delivered.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from onboarding_fsm.account import LinkParams, LinkType
-from onboarding_fsm.errors import StripeAuthenticationFailed, StripeRequestFailed
 from onboarding_fsm.ports import Clock
 
 from . import catalog
 from .catalog import Verdict
 from .delivery import Attempt, Delivery, Outbox
-from .errors import FormError, request_id
+from .errors import FormError, SimulatorError
 from .idempotency import IdempotencyStore
 from .model import FieldValue, SimAccount
+from .platforms import DEFAULT_PLATFORM, Platform, key_for
+from .render import render_account, render_capability
 
 API_VERSION = "2026-10-28.endive"
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -81,29 +84,20 @@ class SimState:
     def new_id(self, prefix: str, length: int = 16) -> str:
         return prefix + "".join(self._rng.choice(_ALNUM) for _ in range(length))
 
-    def get(self, account_id: str, *, for_platform: bool = True) -> SimAccount:
-        """The account, or Stripe's 404; a 403 for a platform the account left."""
+    def platform(self, name: str = DEFAULT_PLATFORM) -> Platform:
+        """Platform ``name`` with its well-known test key."""
+        return Platform(name, key_for(name))
+
+    def account(self, account_id: str) -> SimAccount:
+        """Any platform's account, for Stripe's own actions (the operator)."""
         acct = self.accounts.get(account_id)
         if acct is None:
-            raise StripeRequestFailed(
-                f"No such account: '{account_id}'",
-                http_status=404,
-                code="resource_missing",
-                param="account",
-                request_id=request_id(),
-            )
-        if acct.deauthorized and for_platform:
-            raise StripeAuthenticationFailed(
-                f"The provided key does not have access to account '{account_id}' (or that account does not exist).",
-                http_status=403,
-                code="account_invalid",
-                request_id=request_id(),
-            )
+            raise SimulatorError(f"the simulator has no account {account_id!r}")
         return acct
 
     def render(self, acct: SimAccount) -> dict[str, Any]:
         """The account as Stripe's API returns it now (a copy the caller may keep)."""
-        return copy.deepcopy(acct.render(self.now()))
+        return copy.deepcopy(render_account(acct, self.now()))
 
     # --- events -----------------------------------------------------------------
 
@@ -124,7 +118,9 @@ class SimState:
             "type": type_,
         }
         self.outbox.emitted.append(event)
-        self.outbox.queue.append(event)
+        owner = self.accounts.get(account_id)
+        if owner is None or owner.platform == DEFAULT_PLATFORM:
+            self.outbox.queue.append(event)
 
     def publish(self, acct: SimAccount) -> None:
         """Emit ``account.updated`` (and ``capability.updated``) if the
@@ -138,12 +134,8 @@ class SimState:
         old_caps, new_caps = before.get("capabilities", {}), rendered.get("capabilities", {})
         for name, status in new_caps.items():
             if old_caps.get(name) != status:
-                self.emit(
-                    "capability.updated",
-                    {"id": name, "object": "capability", "account": acct.id, "requested": True, "status": status},
-                    acct.id,
-                    {"status": old_caps.get(name)},
-                )
+                capability = render_capability(acct, name, self.now())
+                self.emit("capability.updated", capability, acct.id, {"status": old_caps.get(name)})
 
     def remember(self, acct: SimAccount) -> dict[str, Any]:
         """A new account's first rendering: what later changes are compared to."""
@@ -153,7 +145,7 @@ class SimState:
         """Render the account now, keep it as the last rendering, and wake up
         when time alone will change it."""
         now = self.now()
-        acct.last_rendered = acct.render(now)
+        acct.last_rendered = render_account(acct, now)
         self._schedule(acct, now)
         return acct.last_rendered
 
@@ -200,8 +192,8 @@ class SimState:
         account under review, some URLs pause capabilities."""
         for name, value in values.items():
             if name == "business_type":
-                if value not in ("individual", "company"):
-                    raise FormError(f"business_type must be individual or company, got {value!r}")
+                if value not in catalog.BUSINESS_TYPES:
+                    raise FormError(f"business_type must be one of {catalog.BUSINESS_TYPES}, got {value!r}")
                 acct.business_type = value
             outcome = catalog.judge(name, value)
             acct.fields[name] = FieldValue(value, outcome.verdict, outcome.code, self._verified_at(outcome, now))
@@ -243,7 +235,7 @@ class SimState:
         """What the form for ``link`` asks for now (its collection options)."""
         with self.lock:
             acct = self.accounts[link.account_id]
-            rendered = acct.render(self.now())
+            rendered = render_account(acct, self.now())
             req, fut = rendered["requirements"], rendered["future_requirements"]
             key = link.params.fields.value
             fields = list(req[key])

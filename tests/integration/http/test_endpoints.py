@@ -158,7 +158,7 @@ def test_simulator_api_bad_input(stack: Stack) -> None:
     bad_enum = httpx.post(f"{api}/accounts", data={"type": "platinum"}, headers=auth)
     assert (bad_enum.status_code, bad_enum.json()["error"]["param"]) == (400, "type")
     missing = httpx.get(f"{api}/accounts/acct_missing", headers=auth)
-    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "resource_missing")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (403, "account_invalid")
     assert missing.headers["Request-Id"].startswith("req_")
     nowhere = httpx.get(f"{api}/charges", headers=auth)
     assert nowhere.status_code == 404

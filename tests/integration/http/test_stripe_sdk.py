@@ -7,6 +7,7 @@ import stripe
 
 from adapters.stripe import StripeSdkGateway, translate
 from onboarding_fsm import SettingsError
+from onboarding_fsm.account import NewAccount
 from onboarding_fsm.errors import (
     StripeAuthenticationFailed,
     StripeIdempotencyConflict,
@@ -39,9 +40,9 @@ def test_every_sdk_error_lands_in_the_engine_tree(error: Exception, expected: ty
 
 def test_request_id_code_and_param_are_kept(stack: Stack) -> None:
     with pytest.raises(StripeRequestFailed) as info:
-        stack.gateway.retrieve_account("acct_missing")
+        stack.gateway.create_account(NewAccount("seller-x", "ZZ", ("transfers",)), idempotency_key="k")
     assert info.value.request_id and info.value.request_id.startswith("req_")
-    assert (info.value.http_status, info.value.code) == (404, "resource_missing")
+    assert (info.value.http_status, info.value.code, info.value.param) == (400, "parameter_invalid", "country")
 
 
 def test_rate_limits_back_off_within_a_bound(stack: Stack) -> None:

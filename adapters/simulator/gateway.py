@@ -1,0 +1,70 @@
+"""The ``StripeGateway`` port over the simulated API, as one platform's key.
+
+``Simulator`` is this for the default platform; ``Simulator.as_platform``
+gives the same world through another platform's key (which Stripe answers
+with 403 ``account_invalid`` for every account it did not create).
+Parameters are built exactly as the SDK adapter builds them
+(``adapters.stripe_wire.params``), so both gateways send the same requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from adapters.stripe_wire import params as stripe_params
+from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
+from onboarding_fsm.clock import from_unix
+from onboarding_fsm.snapshot import AccountSnapshot, parse_account
+
+from .api import StripeApi
+from .state import SimState
+
+
+class SimulatedGateway:
+    def __init__(self, api: StripeApi, state: SimState) -> None:
+        #: Stripe's JSON API as this platform's key sees it (what the HTTP server serves)
+        self.api = api
+        self._state = state
+
+    @property
+    def platform_key(self) -> str:
+        """The secret key this view acts with (what the HTTP server accepts for it)."""
+        return self.api.platform.key
+
+    def create_account(self, new: NewAccount, *, idempotency_key: str) -> AccountSnapshot:
+        return parse_account(
+            self.api.create_account(stripe_params.account_create(new), idempotency_key=idempotency_key)
+        )
+
+    def retrieve_account(self, account_id: str) -> AccountSnapshot:
+        with self._state.lock:
+            self._state.calls["retrieve_account"] += 1
+        return parse_account(self.api.retrieve_account(account_id))
+
+    def update_account(
+        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> AccountSnapshot:
+        return parse_account(self.api.update_account(account_id, params, idempotency_key=idempotency_key))
+
+    def list_accounts(
+        self, *, limit: int = 100, starting_after: str | None = None, created_gte: datetime | None = None
+    ) -> AccountPage:
+        """Newest first; ``created_gte`` is Stripe's ``created[gte]`` (as the SDK adapter sends it)."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        if created_gte is not None:
+            params["created"] = {"gte": int(created_gte.timestamp())}
+        page = self.api.list_accounts(params)
+        return AccountPage(tuple(parse_account(a) for a in page["data"]), bool(page["has_more"]))
+
+    def create_account_link(self, request: LinkRequest) -> Link:
+        data = self.api.create_account_link(stripe_params.account_link(request))
+        return Link(
+            url=data["url"],
+            created_at=from_unix(data["created"]),
+            expires_at=from_unix(data["expires_at"]),
+            params=request.params,
+        )
