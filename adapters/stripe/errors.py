@@ -29,7 +29,8 @@ def translate(exc: Exception) -> StripeFailure:
     common: dict[str, Any] = {
         "request_id": exc.request_id,
         "http_status": exc.http_status,
-        "code": exc.code,
+        # the SDK leaves ``code`` unset on some classes (PermissionError); the error body has it
+        "code": exc.code or getattr(error, "code", None),
         "param": getattr(error, "param", None) or getattr(exc, "param", None),
     }
     message = exc.user_message or str(exc) or exc.__class__.__name__
@@ -39,7 +40,7 @@ def translate(exc: Exception) -> StripeFailure:
         return StripeUnavailable(message, **common)
     if isinstance(exc, stripe.IdempotencyError):
         return StripeIdempotencyConflict(message, **common)
-    if isinstance(exc, stripe.PermissionError) and exc.code == "account_invalid":
+    if isinstance(exc, stripe.PermissionError) and common["code"] == "account_invalid":
         return StripeAccountInaccessible(message, **common)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return StripeAuthenticationFailed(message, **common)

@@ -58,16 +58,6 @@ def gateway(gateways: Gateways) -> StripeGateway:
     return gateways.mine
 
 
-def expect_403_translated(request: pytest.FixtureRequest, gateway: StripeGateway) -> None:
-    """stripe-python leaves ``code`` unset on a ``PermissionError`` (Stripe's
-    code is in ``exc.error.code``), and ``adapters/stripe/errors.translate``
-    reads ``exc.code``: over the SDK a 403 ``account_invalid`` comes back as a
-    plain ``StripeAuthenticationFailed`` without its code. Strict, so the fix
-    in the SDK adapter shows up here as XPASS: then drop this call."""
-    if isinstance(gateway, StripeSdkGateway):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="SDK adapter reads exc.code, not exc.error.code"))
-
-
 def new(ref: str = "seller-1", **kw: object) -> NewAccount:
     kw.setdefault("capabilities", ("card_payments", "transfers"))
     return NewAccount(platform_ref=ref, country=str(kw.pop("country", "US")), **kw)  # type: ignore[arg-type]
@@ -118,8 +108,7 @@ def test_bad_create_parameters_are_permanent_errors_with_a_request_id(gateway: S
     assert not info.value.retryable
 
 
-def test_retrieve(gateway: StripeGateway, request: pytest.FixtureRequest) -> None:
-    expect_403_translated(request, gateway)
+def test_retrieve(gateway: StripeGateway) -> None:
     snap = gateway.create_account(new(), idempotency_key="k1")
     assert gateway.retrieve_account(snap.id) == snap
     with pytest.raises(StripeAccountInaccessible) as info:  # Stripe: 403, "(or that account does not exist)"
@@ -128,8 +117,7 @@ def test_retrieve(gateway: StripeGateway, request: pytest.FixtureRequest) -> Non
     assert not info.value.retryable
 
 
-def test_another_platforms_key_cannot_see_the_account(gateways: Gateways, request: pytest.FixtureRequest) -> None:
-    expect_403_translated(request, gateways.mine)
+def test_another_platforms_key_cannot_see_the_account(gateways: Gateways) -> None:
     snap = gateways.mine.create_account(new(), idempotency_key="k1")
     for call in (
         lambda: gateways.other.retrieve_account(snap.id),
