@@ -169,14 +169,15 @@ class StripeApi:
         with s.lock:
             s.calls["list_accounts"] += 1
             s.evaluate()
+            # newest first; within one second, the later created first (a stable sort of the reversed creation order)
             ordered = sorted(
                 (
                     a
-                    for a in s.accounts.values()
+                    for a in reversed(s.accounts.values())
                     if a.platform == self.platform.name and not a.deleted and not a.deauthorized
                     if query.admits(a.created)
                 ),
-                key=lambda a: (a.created, a.id),
+                key=lambda a: a.created,
                 reverse=True,
             )
             ids = [a.id for a in ordered]
