@@ -105,8 +105,13 @@ class Account:
     created_at: datetime
     updated_at: datetime
     synced_at: datetime
-    #: Stripe time of the newest snapshot applied; older ones are stale
+    #: Stripe time (an event's ``created``) of the newest event applied; older ones are stale
     watermark: datetime | None = None
+    #: our time of the newest snapshot we fetched ourselves; never compared
+    #: with Stripe times except within the configured clock-skew tolerance
+    fetched_at: datetime | None = None
+    #: the engine's mode when the account was born (Stripe's Account has no such field)
+    livemode: bool = False
     deauthorized: bool = False
     link: LinkParams | None = None
     link_issued_at: datetime | None = None
@@ -115,10 +120,17 @@ class Account:
     audit_head: str = ""
 
     @property
-    def livemode(self) -> bool:
-        return self.snapshot.livemode
-
-    @property
     def detached(self) -> bool:
         """Deauthorized or deleted: disabled for good, later syncs never move it."""
         return self.deauthorized or self.snapshot.deleted
+
+
+@dataclass(frozen=True, slots=True)
+class CreationIntent:
+    """Recorded before Stripe is asked to create ``platform_ref``'s account,
+    and deleted with the insert of the account: an intent that outlives
+    Stripe's idempotency window means "look before creating again"."""
+
+    platform_ref: str
+    idempotency_key: str
+    requested_at: datetime

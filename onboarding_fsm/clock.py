@@ -7,6 +7,7 @@ deterministically instead of sleeping.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from .errors import InvalidInput
@@ -31,6 +32,9 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 class FakeClock:
     """A clock that moves only when told to (tests, demo, simulator)."""
@@ -40,6 +44,10 @@ class FakeClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Waiting on a fake clock is moving it: time-skipping, never a real sleep."""
+        self.advance(max(0.0, seconds))
 
     def advance(self, delta: timedelta | float) -> datetime:
         step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)

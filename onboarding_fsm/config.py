@@ -18,6 +18,29 @@ from .policy import Policy
 
 ACCOUNT_PLACEHOLDER = "{account}"
 
+#: Stripe's documented per-platform read pace, by mode (requests per second)
+STRIPE_RATE = {True: 100.0, False: 25.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    rate: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or self.burst < 1:
+            raise InvalidInput(f"a pace needs rate > 0 and burst >= 1, got {self.rate}/s burst {self.burst}")
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(seconds=1 / self.rate)
+
+    @classmethod
+    def for_stripe(cls, livemode: bool, rate: float | None = None) -> Pace:
+        """Stripe's pace for the mode unless ``rate`` overrides it; a burst of a fifth of a second's worth."""
+        chosen = rate if rate is not None else STRIPE_RATE[livemode]
+        return cls(chosen, max(1, int(chosen / 5)))
+
 
 @dataclass(frozen=True, slots=True)
 class LinkUrls:
@@ -54,3 +77,26 @@ class EngineConfig:
     links: LinkUrls = field(default_factory=LinkUrls)
     #: attempts after an optimistic-version conflict before giving up
     max_conflict_retries: int = 5
+    #: requests per second for bulk Stripe reads (timers, reconcile), shared by
+    #: every worker on the database; None: Stripe's pace for the mode
+    stripe_rate_limit: float | None = None
+    #: how long a sweep may hold a deadline timer while it asks Stripe
+    timer_lease: timedelta = timedelta(seconds=60)
+    #: Stripe unreachable when a deadline fires: try again after base * 2^attempts, at most cap
+    timer_retry_base: timedelta = timedelta(seconds=30)
+    timer_retry_cap: timedelta = timedelta(hours=1)
+    #: how far our clock and Stripe's may differ: an event this close to our
+    #: own fetch is neither newer nor older, so Stripe is asked again
+    clock_skew_tolerance: timedelta = timedelta(seconds=5)
+    #: reconcile detaches nothing when this share of the checked accounts is
+    #: inaccessible (another platform's key, not a mass departure)
+    reconcile_inaccessible_share: float = 0.5
+
+    @property
+    def stripe_pace(self) -> Pace:
+        return Pace.for_stripe(self.livemode, self.stripe_rate_limit)
+
+    def timer_retry_after(self, attempts: int) -> timedelta:
+        """Exponential backoff for a deadline timer Stripe could not be asked about."""
+        delay: timedelta = self.timer_retry_base * (2 ** min(attempts, 30))
+        return min(self.timer_retry_cap, delay)

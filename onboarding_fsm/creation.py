@@ -1,5 +1,11 @@
 """How an account enters the engine: its birth record, and adopting orphans.
 
+A creation intent is recorded before Stripe is asked. Stripe answers a
+retried create with the same account only for 24 hours (the idempotency
+window); a retry with an older intent first looks for the account Stripe may
+have made (our platform reference is in its metadata), so a crash between
+Stripe's answer and our commit never makes a second account.
+
 Every chain starts with a ``create`` record in ``created``, so the audit
 trail covers the account's whole life. If Stripe's first answer is already
 decisive (rejected at once, say), a ``sync`` follows in the same
@@ -10,19 +16,45 @@ Stripe said.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from .account import Account, NewAccount
+from .account import Account, CreationIntent, NewAccount
 from .audit import GENESIS, Cause, Transition, requirement_delta, seal
 from .classify import classify, sync_target
 from .config import EngineConfig
 from .deadlines import derive_timers
 from .errors import InvalidInput
-from .moves import Change, classified, floor_second
+from .moves import Change, classified
 from .snapshot import PLATFORM_REF_KEY, AccountSnapshot
 from .states import State, Trigger
 from .timers import Timer
+
+#: Stripe keeps an idempotency key's answer for 24 hours; an intent older than
+#: this may have been forgotten, so Stripe is searched before creating again
+SEARCH_AFTER = timedelta(hours=23)
+#: how much earlier than our intent Stripe's ``created`` may read (clock skew)
+SEARCH_SLACK = timedelta(minutes=10)
+
+
+def intent(platform_ref: str, now: datetime) -> CreationIntent:
+    return CreationIntent(platform_ref, idempotency_key(platform_ref), now)
+
+
+def must_search(prior: CreationIntent | None, now: datetime) -> bool:
+    """An earlier attempt may have created the account, and Stripe may no
+    longer answer its key with it: look before creating."""
+    return prior is not None and now - prior.requested_at >= SEARCH_AFTER
+
+
+def search_from(prior: CreationIntent) -> datetime:
+    return prior.requested_at - SEARCH_SLACK
+
+
+def ours(snapshots: Iterable[AccountSnapshot], platform_ref: str) -> AccountSnapshot | None:
+    """The account Stripe holds for ``platform_ref`` (our metadata), if any."""
+    return next((s for s in snapshots if s.platform_ref == platform_ref and not s.deleted), None)
 
 
 def idempotency_key(platform_ref: str) -> str:
@@ -82,7 +114,8 @@ def birth(new: NewAccount, snapshot: AccountSnapshot, cause: Cause, now: datetim
         created_at=now,
         updated_at=now,
         synced_at=now,
-        watermark=floor_second(now),
+        fetched_at=now,
+        livemode=config.livemode,
         audit_seq=1,
         audit_head=record.hash,
     )

@@ -2,9 +2,17 @@
 
 Both are pure. ``derive_timers`` is re-run after every change, so timers
 follow the account (a new deadline replaces the old one, a fixed account
-has none). ``decide`` looks at one due timer and the account as stored and
-answers with a ``Fire`` (a transition), a ``Remind`` (an outbox message, no
-state change) or a ``Skip`` (the timer no longer applies).
+has none). ``decide`` looks at one due timer and the account and answers
+with a ``Fire`` (a transition), a ``Remind`` (an outbox message, no state
+change) or a ``Skip`` (the timer no longer applies).
+
+Deadline timers (``needs_fresh``) are decided on a snapshot fetched from
+Stripe when they fire, never on the stored one: the holder may have finished
+while the webhooks were held, and a stale snapshot must never move an
+account to ``past_due``. The sweep applies the fetched snapshot first (a
+``sync``) and only then asks ``decide``. Reminders and abandonment need no
+Stripe call: a reminder changes no state, and abandonment goes to what the
+stored snapshot classifies to, never below ``returned_incomplete``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 from .account import Account
 from .audit import Cause
+from .classify import classify
 from .config import EngineConfig
 from .machine import allowed
 from .moves import Change, move
@@ -81,28 +90,54 @@ def rederived(change: Change, config: EngineConfig) -> tuple[Timer, ...] | None:
 
 
 def missed_deadline(snapshot: AccountSnapshot, now: datetime) -> str | None:
-    """Why the ``deadline`` trigger applies at ``now``, or None if it does not."""
-    for kind, due, requirements in _deadlines(snapshot):
-        if due <= now:
-            return f"{kind.value}_passed={due.isoformat()};currently_due={len(requirements.currently_due)}"
+    """Why the ``deadline`` trigger applies at ``now``, or None if it does not:
+    ``requirements.current_deadline`` passed with ``currently_due`` non-empty.
+    (A passed ``future_requirements`` deadline moves nothing by itself: the
+    fetched snapshot says what Stripe made of it.)"""
+    req = snapshot.requirements
+    if req.current_deadline is not None and req.current_deadline <= now and req.currently_due:
+        return f"deadline_passed={req.current_deadline.isoformat()};currently_due={len(req.currently_due)}"
     return None
 
 
+def needs_fresh(timer: Timer) -> bool:
+    """Decided only on a snapshot fetched from Stripe when it fires."""
+    return timer.kind in (TimerKind.DEADLINE, TimerKind.FUTURE_DEADLINE)
+
+
+def cause_of(timer: Timer) -> Cause:
+    return Cause(Source.SCHEDULER, f"timer:{timer.kind.value}@{timer.due_at.isoformat()}", "scheduler")
+
+
 def decide(account: Account, timer: Timer, now: datetime, config: EngineConfig) -> TimerDecision:
-    """What the due ``timer`` does to ``account`` at ``now``."""
-    cause = Cause(Source.SCHEDULER, f"timer:{timer.kind.value}@{timer.due_at.isoformat()}", "scheduler")
+    """What the due ``timer`` does to ``account`` at ``now``; for a deadline
+    timer ``account`` must carry the snapshot just fetched from Stripe."""
+    cause = cause_of(timer)
     if timer.kind is TimerKind.REMINDER:
         return Remind(reminder(account, timer))
     if timer.kind is TimerKind.ABANDON:
         issued = account.link_issued_at
         if account.state is State.LINK_ISSUED and issued is not None and issued + config.abandon_after <= now:
-            reason = f"abandoned: no return within {int(config.abandon_after.total_seconds())} s"
-            return Fire(move(account, Trigger.ABANDON, State.RETURNED_INCOMPLETE, reason, cause, now))
+            target, what = abandoned_to(account, config)
+            reason = f"abandoned: no return within {int(config.abandon_after.total_seconds())} s; {what}"
+            return Fire(move(account, Trigger.ABANDON, target, reason, cause, now))
         return Skip("link already returned or re-issued")
+    if timer.kind is TimerKind.FUTURE_DEADLINE:
+        return Skip("future requirements deadline: Stripe's fetched answer applied")
     missed = missed_deadline(account.snapshot, now)
     if missed is not None and allowed(account.state, Trigger.DEADLINE):
         return Fire(move(account, Trigger.DEADLINE, State.PAST_DUE, missed, cause, now))
     return Skip("deadline no longer applies")
+
+
+def abandoned_to(account: Account, config: EngineConfig) -> tuple[State, str]:
+    """Where a holder who never came back leaves the account: what the stored
+    snapshot classifies to, ``returned_incomplete`` at worst. An optional
+    ``account_update`` link ignored by a verified account demotes nothing."""
+    result = classify(account.snapshot, config.policy, now=None, before=None)
+    if result.state is State.VERIFIED:
+        return State.VERIFIED, result.reason
+    return State.RETURNED_INCOMPLETE, result.reason
 
 
 def reminder(account: Account, timer: Timer) -> dict[str, Any]:

@@ -19,18 +19,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import creation, inputs, links, moves
-from .account import Account, FutureRequirements, Link, LinkFields, LinkParams, LinkType, NewAccount
+from .account import Account, FutureRequirements, Link, LinkFields, LinkParams, LinkType
 from .audit import Cause, ChainReport, Transition, verify_chain
 from .clock import ensure_utc
 from .config import EngineConfig
-from .errors import AccountNotFound, ConcurrencyConflict
+from .creating import AccountCreation
+from .errors import AccountNotFound
 from .events import InboxEntry, WebhookResult
 from .ingestion import WebhookIngestion
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
-from .service import EngineStats, Transactions, warn_unknown
+from .service import EngineStats, Transactions
 from .snapshot import AccountSnapshot
 from .states import Source, State, Trigger
 from .sweeping import SweepReport, TimerSweep
+from .throttle import Throttle
+from .timers import TimerBacklog
 
 __all__ = ["Engine", "EngineStats", "SweepReport"]
 
@@ -51,8 +54,11 @@ class Engine:
         self._store = store
         self._gateway = gateway
         self._clock = clock
+        #: bulk Stripe reads (timers, reconcile) share one pace across workers
+        self.throttle = Throttle(store, clock, f"stripe:{'live' if config.livemode else 'test'}", config.stripe_pace)
         self._webhooks = WebhookIngestion(self._tx, gateway, verifier)
-        self._timers = TimerSweep(self._tx)
+        self._timers = TimerSweep(self._tx, gateway, self.throttle)
+        self._creation = AccountCreation(self._tx, gateway)
 
     @property
     def stats(self) -> EngineStats:
@@ -78,40 +84,19 @@ class Engine:
     ) -> Account:
         """Create the connected account, once per ``platform_ref``.
 
-        A second call with the same reference returns the first account; the
-        Stripe call carries an idempotency key derived from the reference, so
-        a retry after a crash between Stripe's answer and our commit gets the
-        same account back instead of a second one.
+        A second call with the same reference returns the first account. The
+        intent is recorded before Stripe is called and the call carries an
+        idempotency key derived from the reference, so a retry after a crash
+        between Stripe's answer and our commit gets the same account back —
+        after Stripe's 24-hour idempotency window too (``creating``).
         """
         new = inputs.new_account(platform_ref, country, capabilities, prefill, controller, type, business_type)
-        existing = self._store.get_by_ref(new.platform_ref)
-        if existing is not None:
-            return existing
-        snapshot = self._gateway.create_account(new, idempotency_key=creation.idempotency_key(new.platform_ref))
-        return self._insert(new, snapshot, Cause(Source.API, actor=actor))
+        return self._creation.create(new, Cause(Source.API, actor=actor))
 
     def adopt(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Account:
         """Take in a Stripe account tagged with our platform reference that
         has no local row: Stripe created it, our commit never happened."""
-        return self._insert(creation.adoption(snapshot), snapshot, Cause(Source.RECONCILE, "adopted", actor))
-
-    def _insert(self, new: NewAccount, snapshot: AccountSnapshot, cause: Cause) -> Account:
-        def step(tx: WriteTx) -> tuple[Account, tuple[Transition, ...]]:
-            existing = tx.load_by_ref(new.platform_ref) or tx.load(snapshot.id)
-            if existing is not None:
-                return existing, ()
-            born = creation.birth(new, snapshot, cause, self._clock.now(), self.config)
-            if born.then is None:  # otherwise saving the follow-up sync warns
-                warn_unknown(snapshot.id, born.unknown)
-            if not tx.insert(born.account, born.record, born.timers):
-                raise ConcurrencyConflict(f"account {snapshot.id} was inserted concurrently")
-            if born.then is not None:
-                self._tx.save(tx, born.then)
-            return born.final, born.records
-
-        account, records = self._tx.write(step)
-        self._tx.observe(*records)
-        return account
+        return self._creation.insert(creation.adoption(snapshot), snapshot, Cause(Source.RECONCILE, "adopted", actor))
 
     # --------------------------------------------------------------- links
 
@@ -238,19 +223,26 @@ class Engine:
         return self._timers.sweep(at, limit)
 
     def next_due(self) -> datetime | None:
-        """When the earliest unfired timer is due (for a scheduler to wake)."""
+        """When the earliest unfired timer wakes (for a scheduler to wake)."""
         return self._store.next_due_at()
+
+    def timer_backlog(self) -> TimerBacklog:
+        """Timers awake and unfired, and those waiting for Stripe to answer (metrics)."""
+        return self._store.timer_backlog(self._clock.now())
 
     # -------------------------------------------------- Stripe's side (reconciliation)
 
     def stripe_account(self, account_id: str) -> AccountSnapshot:
-        """Stripe's current view of one account, not applied."""
-        return self._gateway.retrieve_account(inputs.account_id(account_id))
+        """Stripe's current view of one account, not applied (at the shared pace)."""
+        wanted = inputs.account_id(account_id)
+        self.throttle.wait()
+        return self._gateway.retrieve_account(wanted)
 
     def stripe_accounts(self, *, page_size: int = 100) -> Iterator[AccountSnapshot]:
         """Every account Stripe lists for the platform, page by page, not applied."""
         cursor: str | None = None
         while True:
+            self.throttle.wait()
             page = self._gateway.list_accounts(limit=page_size, starting_after=cursor)
             yield from page.accounts
             if not page.has_more or not page.accounts:

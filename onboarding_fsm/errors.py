@@ -89,6 +89,12 @@ class MalformedEvent(WebhookRejected, MalformedPayload):
     pass
 
 
+class EventAheadOfAccount(RetryableError):
+    """An event for an account of ours whose create has not committed yet
+    (it raced Stripe's answer to our create). Recorded nowhere and answered
+    "retry" (503), so Stripe delivers it again once the account exists."""
+
+
 # --- Stripe, translated at the adapter --------------------------------------
 
 

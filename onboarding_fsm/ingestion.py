@@ -5,6 +5,9 @@ before anything is written. Every other delivery ends in the inbox with its
 outcome, in the same transaction as the change it caused; a duplicate rolls
 its transaction back and is answered ``duplicate``. A tie on the watermark is
 settled by asking Stripe (``webhooks.Refetch``), outside any transaction.
+An event that raced our own create raises ``EventAheadOfAccount`` (retryable:
+503 over HTTP) with nothing recorded, so Stripe's redelivery is not a
+duplicate.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime
 
 from . import moves, webhooks
 from .audit import Transition
-from .errors import DuplicateEvent, InvalidInput, PermanentError, WebhookRejected
+from .errors import DuplicateEvent, EventAheadOfAccount, InvalidInput, PermanentError, WebhookRejected
 from .events import Event, Outcome, WebhookResult
 from .ports import SignatureVerifier, StripeGateway, WriteTx
 from .service import Transactions
@@ -35,6 +38,9 @@ class WebhookIngestion:
             result = self._ingest(bytes(raw_body), signature_header)
         except WebhookRejected:
             self._tx.webhook_seen("rejected", started)
+            raise
+        except EventAheadOfAccount:
+            self._tx.webhook_seen("retry", started)
             raise
         self._tx.observe(result.transition)
         self._tx.webhook_seen(result.outcome.value, started)
@@ -60,6 +66,8 @@ class WebhookIngestion:
         decision = webhooks.decide(event, payload, account, now, self._tx.config)
         if isinstance(decision, webhooks.Refetch):
             return decision
+        if isinstance(decision, webhooks.Retry):
+            raise EventAheadOfAccount(f"event {event.id}: {decision.detail}; retry later")
         if isinstance(decision, webhooks.Record):
             tx.record_event(webhooks.inbox_entry(event, now, decision.outcome, decision.detail))
             return _result(event, decision.outcome, None, decision.detail)
@@ -82,7 +90,9 @@ class WebhookIngestion:
             fetched_at = self._tx.clock.now()  # after the fetch: the snapshot is this fresh
             account = self._tx.load(tx, account_id)
             cause = webhooks.cause_of(event)
-            change = moves.fetched(account, snapshot, cause, fetched_at, self._tx.config.policy, returning=False)
+            change = moves.fetched(
+                account, snapshot, cause, fetched_at, self._tx.config.policy, returning=False, covers=event.created
+            )
             if change is None:  # detached meanwhile: recorded, so a redelivery is a duplicate
                 detail = "account is deauthorized or deleted; recorded only"
                 tx.record_event(webhooks.inbox_entry(event, fetched_at, Outcome.IGNORED, detail))

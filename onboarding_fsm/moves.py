@@ -93,28 +93,35 @@ def classified(
     return replace(change, unknown=result.unknown)
 
 
-def floor_second(value: datetime) -> datetime:
-    return value.replace(microsecond=0)
-
-
 def fetched(
-    account: Account, snapshot: AccountSnapshot, cause: Cause, now: datetime, policy: Policy, *, returning: bool
+    account: Account,
+    snapshot: AccountSnapshot,
+    cause: Cause,
+    now: datetime,
+    policy: Policy,
+    *,
+    returning: bool,
+    covers: datetime | None = None,
 ) -> Change | None:
     """Apply a snapshot fetched from Stripe just now.
 
     It is the freshest state there is, so it applies whatever the watermark
-    says, and raises the watermark to this second (floored: Stripe's
-    ``created`` is whole seconds, and a slightly later event must not look
-    stale because our clock is ahead). None for a detached account, which
-    no sync moves any more.
+    says. It stamps ``fetched_at`` (our clock) and leaves the watermark — a
+    Stripe time — alone, unless the fetch answered an event (``covers``, its
+    ``created``): that event and older ones are then accounted for. Events
+    are compared with ``fetched_at`` only within the clock-skew tolerance
+    (``webhooks.decide``). None for a detached account, which no sync moves
+    any more.
     """
     if account.detached:
         return None
     trigger = Trigger.RETURN if returning and account.state is State.LINK_ISSUED else Trigger.SYNC
-    watermark = floor_second(now)
-    if account.watermark is not None and account.watermark > watermark:
-        watermark = account.watermark
-    return classified(account, snapshot, trigger, cause, now, policy, watermark=watermark, synced_at=now)
+    watermark = account.watermark
+    if covers is not None and (watermark is None or covers > watermark):
+        watermark = covers
+    return classified(
+        account, snapshot, trigger, cause, now, policy, watermark=watermark, synced_at=now, fetched_at=now
+    )
 
 
 def detach(account: Account, reason: str, cause: Cause, now: datetime) -> Change | None:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .account import Account, AccountPage, Link, LinkRequest, NewAccount
+from .account import Account, AccountPage, CreationIntent, Link, LinkRequest, NewAccount
 from .audit import Transition
 from .events import InboxEntry
 from .snapshot import AccountSnapshot
 from .states import State
-from .timers import Timer
+from .timers import ClaimedTimer, Timer, TimerBacklog
 
 
 class Observer(Protocol):
@@ -31,6 +31,10 @@ class Observer(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a fake clock moves instead), e.g. for a rate budget."""
         ...
 
 
@@ -95,11 +99,27 @@ class WriteTx(Protocol):
         then rolls back everything done through it."""
         ...
 
-    def claim_due_timer(self, now: datetime) -> tuple[Timer, Account | None] | None:
-        """Mark the earliest unfired timer due at ``now`` as fired (at ``now``)
-        and return it with its account. Concurrent claimers skip each other's
-        rows (``FOR UPDATE SKIP LOCKED`` where the database has it); if this
-        transaction rolls back, the timer is unfired again."""
+    def claim_due_timer(self, now: datetime, *, lease_until: datetime) -> ClaimedTimer | None:
+        """Lease the unfired timer that woke earliest (at or before ``now``):
+        no sweep sees it again before ``lease_until`` unless this transaction
+        rolls back. Concurrent claimers skip each other's rows (``FOR UPDATE
+        SKIP LOCKED`` where the database has it). A sweep that dies while
+        holding a lease leaves the timer to wake at the lease's end."""
+        ...
+
+    def finish_timer(self, timer: Timer, now: datetime) -> bool:
+        """Mark it fired at ``now``; False if it is gone or fired already
+        (re-derived away, or finished by a sweep whose lease ran out first)."""
+        ...
+
+    def retry_timer(self, timer: Timer, wake_at: datetime) -> None:
+        """Stripe could not be asked: wake it again at ``wake_at``, one attempt more."""
+        ...
+
+    def intent(self, platform_ref: str) -> CreationIntent | None: ...
+
+    def record_intent(self, intent: CreationIntent) -> None:
+        """Insert or replace; ``insert`` of the account deletes it."""
         ...
 
     def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
@@ -142,7 +162,16 @@ class Store(Protocol):
         ...
 
     def next_due_at(self) -> datetime | None:
-        """The earliest unfired timer's due time."""
+        """When the earliest unfired timer wakes (its due time, or later while
+        leased or backing off)."""
+        ...
+
+    def timer_backlog(self, now: datetime) -> TimerBacklog: ...
+
+    def reserve(self, name: str, interval: timedelta, now: datetime) -> datetime:
+        """Take the next slot of the budget ``name`` (one call per
+        ``interval``), shared by every process using this database; return
+        the budget's new theoretical arrival time (GCRA)."""
         ...
 
     def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:

@@ -9,6 +9,13 @@ from the listing), and applies every snapshot through the normal ``sync``
 trigger, so each repair is an audited transition with source ``reconcile``.
 Accounts Stripe has with our platform reference but we do not (a crash
 between Stripe's answer and our commit) are adopted.
+
+Stripe answers 403 ``account_invalid`` for an account that left the platform,
+for one that never existed, and for *every* account when the key belongs to
+another platform. So the accounts found inaccessible are only detached at
+the end of the run, and only if they are a small share of the accounts
+checked (``reconcile_inaccessible_share``); otherwise the run is a
+configuration error: nothing is detached, and the report says so.
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ class Drift:
 class ReconcileReport:
     listed: int = 0
     refetched: int = 0
+    #: local accounts checked against Stripe (found in the listing, or re-fetched)
+    checked: int = 0
+    #: local accounts Stripe would not show (403 account_invalid, or 404)
+    inaccessible: int = 0
+    #: too many inaccessible: nothing was detached (a wrong key or mode)
+    guarded: bool = False
     drift: list[Drift] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -65,25 +78,26 @@ def reconcile(
     """One reconciliation run; safe to run from several workers at once."""
     report = ReconcileReport()
     seen: set[str] = set()
+    orphans: list[AccountSnapshot] = []
     tick = progress or (lambda n: None)
     if full:
         for snapshot in engine.stripe_accounts(page_size=page_size):
             seen.add(snapshot.id)
             report.listed += 1
-            _apply(engine, snapshot, report, actor)
+            _apply(engine, snapshot, report, actor, orphans)
             tick(1)
     missing: list[Account] = []
-    fetched = 0
     for local in engine.stale_accounts(stale_after):
         if local.stripe_account_id in seen:
             continue
         report.refetched += 1
+        report.checked += 1
         try:
             snapshot = engine.stripe_account(local.stripe_account_id)
         except StripeAuthenticationFailed as exc:
             if exc.http_status == 401:
                 raise  # the key itself is bad: nothing to learn about any account
-            _detach(engine, local, "access lost (reconcile)", report, actor)
+            missing.append(local)
         except StripeRequestFailed as exc:
             if exc.http_status == 404:
                 missing.append(local)
@@ -92,36 +106,40 @@ def reconcile(
         except OnboardingError as exc:
             report.errors.append(f"{local.stripe_account_id}: {exc}")
         else:
-            fetched += 1
-            _apply(engine, snapshot, report, actor)
+            _apply(engine, snapshot, report, actor, orphans)
         tick(1)
-    if missing and report.listed == 0 and fetched == 0:
-        # not one account is visible: a wrong key or mode, not mass deletion
-        report.errors.append(f"{len(missing)} account(s) not found and none visible: check the Stripe key and mode")
-    else:
-        for local in missing:
-            _detach(engine, local, "not found at Stripe (reconcile)", report, actor)
+    _detach_missing(engine, missing, report, actor)
+    if not report.guarded:  # a wrong key lists another platform's accounts: adopt none of them
+        for snapshot in orphans:
+            _adopt(engine, snapshot, report, actor)
     return report
 
 
-def _apply(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileReport, actor: str) -> None:
+    report.inaccessible = len(missing)
+    share = engine.config.reconcile_inaccessible_share
+    if missing and len(missing) >= share * report.checked:
+        report.guarded = True
+        report.errors.append(
+            f"{len(missing)} of {report.checked} checked account(s) are inaccessible (403/404), at least "
+            f"{share:.0%}: a key of another platform or mode, not accounts leaving; nothing detached"
+        )
+        return
+    for local in missing:
+        _detach(engine, local, "access lost or not found at Stripe (reconcile)", report, actor)
+
+
+def _apply(
+    engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str, orphans: list[AccountSnapshot]
+) -> None:
     try:
         try:
             engine.get_account(snapshot.id)
         except AccountNotFound:
             if snapshot.platform_ref and engine.find_account(snapshot.platform_ref) is None:
-                adopted = engine.adopt(snapshot, actor=actor)
-                report.drift.append(
-                    Drift(
-                        adopted.stripe_account_id,
-                        adopted.platform_ref,
-                        None,
-                        adopted.state,
-                        adopted.reason,
-                        DriftKind.ADOPTED,
-                    )
-                )
+                orphans.append(snapshot)
             return
+        report.checked += 1
         account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=actor)
         if transition is not None and transition.from_state != transition.to_state:
             report.drift.append(
@@ -136,6 +154,17 @@ def _apply(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, a
             )
     except OnboardingError as exc:
         report.errors.append(f"{snapshot.id}: {exc}")
+
+
+def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+    try:
+        adopted = engine.adopt(snapshot, actor=actor)
+    except OnboardingError as exc:
+        report.errors.append(f"{snapshot.id}: {exc}")
+        return
+    report.drift.append(
+        Drift(adopted.stripe_account_id, adopted.platform_ref, None, adopted.state, adopted.reason, DriftKind.ADOPTED)
+    )
 
 
 def _detach(engine: Engine, local: Account, reason: str, report: ReconcileReport, actor: str) -> None:

@@ -42,10 +42,24 @@ def _pick(data: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in keys}
 
 
+def _without_error_text(requirements: Mapping[str, Any]) -> dict[str, Any]:
+    """``errors[].reason`` is Stripe's free text and can quote identity data: keep code and requirement."""
+    out = dict(requirements)
+    errors = out.get("errors")
+    if isinstance(errors, list):
+        out["errors"] = [
+            {k: e[k] for k in ("code", "requirement") if k in e} if isinstance(e, Mapping) else e for e in errors
+        ]
+    return out
+
+
 def strip_object(obj: Mapping[str, Any]) -> dict[str, Any]:
     kind = obj.get("object")
     if kind == "account":
         out = _pick(obj, _ACCOUNT_KEYS)
+        for key in ("requirements", "future_requirements"):
+            if isinstance(out.get(key), Mapping):
+                out[key] = _without_error_text(out[key])
         metadata = obj.get("metadata")
         if isinstance(metadata, Mapping) and PLATFORM_REF_KEY in metadata:
             out["metadata"] = {PLATFORM_REF_KEY: metadata[PLATFORM_REF_KEY]}

@@ -35,6 +35,8 @@ class EngineStats:
 
     conflicts_retried: int = 0
     conflicts_exhausted: int = 0
+    #: deadline timers put back because Stripe could not be asked
+    timer_retries: int = 0
 
 
 class Transactions:

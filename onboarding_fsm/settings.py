@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_max_network_retries: int = Field(2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    stripe_rate_limit: float | None = Field(None, gt=0, le=10000)  # unset: 100/s live, 25/s test
     livemode: bool = False
 
     # webhooks
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(3600.0, gt=0)
     reconcile_stale_after_seconds: int = Field(24 * 3600, ge=60)
     misfire_grace_seconds: int = Field(60, ge=1)
+    timer_lease_seconds: int = Field(60, ge=1, le=3600)
+    timer_retry_base_seconds: float = Field(30.0, gt=0)
+    timer_retry_cap_seconds: float = Field(3600.0, gt=0)
+    reconcile_inaccessible_share: float = Field(0.5, gt=0, le=1)
+
+    # Stripe's clock against ours
+    clock_skew_tolerance_seconds: float = Field(5.0, ge=0, le=300)
 
     # concurrency
     max_conflict_retries: int = Field(5, ge=0, le=100)
@@ -207,6 +215,12 @@ class Settings(BaseSettings):
                 return_=self.public_base_url + self.return_path,
             ),
             max_conflict_retries=self.max_conflict_retries,
+            stripe_rate_limit=self.stripe_rate_limit,
+            timer_lease=timedelta(seconds=self.timer_lease_seconds),
+            timer_retry_base=timedelta(seconds=self.timer_retry_base_seconds),
+            timer_retry_cap=timedelta(seconds=self.timer_retry_cap_seconds),
+            clock_skew_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
+            reconcile_inaccessible_share=self.reconcile_inaccessible_share,
         )
 
     @property

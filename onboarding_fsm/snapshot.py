@@ -26,9 +26,12 @@ REQUIREMENT_LISTS = ("currently_due", "eventually_due", "past_due", "pending_ver
 
 @dataclass(frozen=True, slots=True)
 class RequirementError:
+    """Stripe's ``code`` and the ``requirement`` it concerns. Stripe's ``reason``
+    is free text that can quote what the holder typed (an address, a name),
+    so it is never kept: the code says the same to a machine."""
+
     code: str
     requirement: str
-    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +151,7 @@ def parse_requirements(raw: Any, where: str = "requirements") -> Requirements:
         entry = _mapping(item, f"{where}.errors[]")
         code = _opt_str(entry.get("code"), f"{where}.errors[].code") or "unknown"
         requirement = _opt_str(entry.get("requirement"), f"{where}.errors[].requirement") or ""
-        reason = _opt_str(entry.get("reason"), f"{where}.errors[].reason") or ""
-        errors.append(RequirementError(code=code, requirement=requirement, reason=reason))
+        errors.append(RequirementError(code=code, requirement=requirement))
     alternatives: tuple[Alternative, ...] | None = None
     if "alternatives" in data and data["alternatives"] is not None:
         if not isinstance(data["alternatives"], list):
@@ -230,7 +232,7 @@ def _requirements_dict(req: Requirements) -> dict[str, Any]:
         "eventually_due": list(req.eventually_due),
         "past_due": list(req.past_due),
         "pending_verification": list(req.pending_verification),
-        "errors": [{"code": e.code, "requirement": e.requirement, "reason": e.reason} for e in req.errors],
+        "errors": [{"code": e.code, "requirement": e.requirement} for e in req.errors],
         "current_deadline": int(req.current_deadline.timestamp()) if req.current_deadline else None,
         "disabled_reason": req.disabled_reason,
     }

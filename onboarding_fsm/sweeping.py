@@ -1,16 +1,33 @@
 """The timer use case: claim the next due timer, decide, apply — each in its
 own transaction, so any number of processes can sweep at once and each
-timer fires at most once (the store's claim is the lock)."""
+timer fires at most once (the store's claim is the lock).
+
+A deadline timer is decided on Stripe's answer, not on the stored snapshot
+(``deadlines.needs_fresh``), and Stripe is never called inside a database
+transaction. So it takes three steps: lease the timer (commit), fetch the
+account at the pace every worker shares (``Throttle``), then apply the
+fetched snapshot and the deadline decision in one transaction that also
+marks the timer fired. If Stripe cannot be asked, the timer wakes again
+after a backoff and the attempt is counted (``EngineStats.timer_retries``,
+the store's ``timer_backlog``): no guess is ever made. A sweep that dies
+while holding a lease leaves the timer to wake when the lease runs out.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import deadlines
+from . import deadlines, moves
 from .audit import Transition
-from .ports import WriteTx
+from .errors import StripeFailure
+from .ports import StripeGateway, WriteTx
 from .service import Transactions
+from .throttle import Throttle
+from .timers import ClaimedTimer, Timer
+
+log = logging.getLogger("onboarding_fsm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,42 +35,97 @@ class SweepReport:
     transitions: tuple[Transition, ...]
     reminders: int
     skipped: int
+    #: deadline timers Stripe could not be asked about; they wake again later
+    retried: int = 0
 
     @property
     def timers(self) -> int:
-        return len(self.transitions) + self.reminders + self.skipped
+        return len(self.transitions) + self.reminders + self.skipped + self.retried
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    transitions: tuple[Transition, ...] = ()
+    reminded: bool = False
+    retried: bool = False
 
 
 class TimerSweep:
-    def __init__(self, tx: Transactions) -> None:
+    def __init__(self, tx: Transactions, gateway: StripeGateway, throttle: Throttle) -> None:
         self._tx = tx
+        self._gateway = gateway
+        self._throttle = throttle
 
     def sweep(self, now: datetime, limit: int | None) -> SweepReport:
         fired: list[Transition] = []
-        reminders = skipped = 0
-        while limit is None or len(fired) + reminders + skipped < limit:
-            decision = self._tx.write(lambda tx: self._fire_next(tx, now))
-            if decision is None:
+        reminders = skipped = retried = 0
+        while limit is None or len(fired) + reminders + skipped + retried < limit:
+            step = self._tx.write(lambda tx: self._claim(tx, now))
+            if step is None:
                 break
-            if isinstance(decision, deadlines.Fire) and decision.change.transition is not None:
-                fired.append(decision.change.transition)
-                self._tx.observe(decision.change.transition)
-            elif isinstance(decision, deadlines.Remind):
-                reminders += 1
-            else:
-                skipped += 1
-        return SweepReport(tuple(fired), reminders, skipped)
+            outcome = self._fresh(step, now) if isinstance(step, ClaimedTimer) else step
+            self._tx.observe(*outcome.transitions)
+            fired.extend(outcome.transitions)
+            reminders += outcome.reminded
+            retried += outcome.retried
+            skipped += not (outcome.transitions or outcome.reminded or outcome.retried)
+        return SweepReport(tuple(fired), reminders, skipped, retried)
 
-    def _fire_next(self, tx: WriteTx, now: datetime) -> deadlines.TimerDecision | None:
-        claimed = tx.claim_due_timer(now)
+    def _claim(self, tx: WriteTx, now: datetime) -> ClaimedTimer | _Outcome | None:
+        """Lease the next due timer; decide it at once unless it needs Stripe."""
+        claimed = tx.claim_due_timer(now, lease_until=now + self._tx.config.timer_lease)
         if claimed is None:
             return None
-        timer, account = claimed
-        if account is None:
-            return deadlines.Skip("account gone")
-        decision = deadlines.decide(account, timer, now, self._tx.config)
+        if claimed.account is not None and deadlines.needs_fresh(claimed.timer):
+            return claimed  # committed: the lease holds it while Stripe is asked
+        tx.finish_timer(claimed.timer, now)
+        if claimed.account is None:
+            return _Outcome()
+        return self._apply(tx, deadlines.decide(claimed.account, claimed.timer, now, self._tx.config), now)
+
+    def _fresh(self, claimed: ClaimedTimer, now: datetime) -> _Outcome:
+        timer = claimed.timer
+        try:
+            self._throttle.wait()
+            snapshot = self._gateway.retrieve_account(timer.account_id)
+        except StripeFailure as exc:
+            wake = self._tx.clock.now() + self._tx.config.timer_retry_after(claimed.attempts)
+            self._tx.write(lambda tx: tx.retry_timer(timer, wake))
+            self._tx.stats.timer_retries += 1
+            log.warning(
+                "timer %s of %s: Stripe not asked (%s); attempt %d, next at %s",
+                timer.kind.value,
+                timer.account_id,
+                exc,
+                claimed.attempts + 1,
+                wake.isoformat(),
+            )
+            return _Outcome(retried=True)
+
+        def step(tx: WriteTx) -> _Outcome:
+            account = tx.load(timer.account_id)
+            if not tx.finish_timer(timer, now) or account is None:
+                return _Outcome()  # fired by a sweep whose lease ran out first, or re-derived away
+            sync = moves.fetched(
+                account, snapshot, deadlines.cause_of(timer), now, self._tx.config.policy, returning=False
+            )
+            if sync is not None:
+                self._tx.save(tx, sync)
+                account = sync.after
+            outcome = self._apply(tx, deadlines.decide(account, timer, now, self._tx.config), now)
+            synced = (sync.transition,) if sync is not None and sync.transition is not None else ()
+            return _Outcome(synced + outcome.transitions, outcome.reminded)
+
+        return self._tx.write(step)
+
+    def _apply(self, tx: WriteTx, decision: deadlines.TimerDecision, now: datetime) -> _Outcome:
         if isinstance(decision, deadlines.Fire):
             self._tx.save(tx, decision.change)
-        elif isinstance(decision, deadlines.Remind):
-            tx.emit(account.stripe_account_id, deadlines.REMINDER_KIND, decision.message, now)
-        return decision
+            return _Outcome((decision.change.transition,) if decision.change.transition is not None else ())
+        if isinstance(decision, deadlines.Remind):
+            tx.emit(decision.message["account"], deadlines.REMINDER_KIND, decision.message, now)
+            return _Outcome(reminded=True)
+        return _Outcome()
+
+
+__all__ = ["SweepReport", "Timer", "TimerSweep"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from .account import Account
+
 
 class TimerKind(StrEnum):
     #: ``requirements.current_deadline`` with ``currently_due`` non-empty
@@ -29,3 +31,22 @@ class Timer:
     due_at: datetime
     account_id: str
     kind: TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTimer:
+    """A due timer a sweep holds, with its account as stored (None if the
+    account is gone) and how many times Stripe could not be asked about it."""
+
+    timer: Timer
+    account: Account | None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimerBacklog:
+    """For metrics: timers awake and not yet fired, and those Stripe could not
+    be asked about at least once (backing off)."""
+
+    due: int
+    retrying: int

@@ -11,7 +11,15 @@ account as stored and the config. It answers:
   is current rather than let delivery order decide.
 
 Watermarks compare Stripe times with Stripe times: an event older than the
-newest snapshot applied is stale, whatever order deliveries arrive in.
+newest event applied is stale, whatever order deliveries arrive in. A
+snapshot we fetched ourselves carries our clock's time, which may be a few
+seconds off Stripe's: an event within ``clock_skew_tolerance`` of it is
+neither newer nor older, so Stripe is asked again (``Refetch``) when the
+two disagree; only an event clearly older than the fetch is stale.
+
+An event for an account we do not know whose metadata carries our platform
+reference raced our own create: ``Retry``, recorded nowhere, so Stripe's
+redelivery applies it once the account exists.
 """
 
 from __future__ import annotations
@@ -51,7 +59,15 @@ class Refetch:
     """Ask Stripe for the account; apply its answer with the event recorded."""
 
 
-WebhookDecision = Apply | Record | Refetch
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Record nothing and answer "retry": the account is ours but its create
+    has not committed yet; Stripe's redelivery will find it."""
+
+    detail: str
+
+
+WebhookDecision = Apply | Record | Refetch | Retry
 
 
 def check_timestamp(signed_at: int, now: datetime, tolerance: timedelta) -> None:
@@ -88,6 +104,8 @@ def decide(
     if event.type not in USED:
         return Record(Outcome.IGNORED, f"event type {event.type} is not used by onboarding")
     if account is None:
+        if payload is not None and payload.platform_ref:
+            return Retry(f"account {event.account_id} of {payload.platform_ref!r} is not committed yet")
         return Record(Outcome.IGNORED, f"unknown account {event.account_id}")
     if event.livemode != config.livemode:
         return Record(Outcome.IGNORED, f"livemode={event.livemode} event on a livemode={config.livemode} engine")
@@ -107,6 +125,13 @@ def decide(
         return Record(Outcome.STALE, f"snapshot from {event.created.isoformat()} is older than {watermark.isoformat()}")
     if watermark is not None and event.created == watermark and snapshot != account.snapshot:
         return Refetch()
+    fetched = account.fetched_at
+    if fetched is not None and event.created <= fetched + config.clock_skew_tolerance:
+        # our fetch and this event are two clocks apart: only a clear gap decides
+        if event.created + timedelta(seconds=1) <= fetched - config.clock_skew_tolerance:
+            return Record(Outcome.STALE, f"snapshot from {event.created.isoformat()} is older than our fetch")
+        if snapshot != account.snapshot:
+            return Refetch()
     change = classified(
         account, snapshot, Trigger.SYNC, cause_of(event), now, config.policy, watermark=event.created, synced_at=now
     )

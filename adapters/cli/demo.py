@@ -147,7 +147,7 @@ SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
     ("link visited twice and expired: refreshed", refresh),
     ("identity mismatch, then remediation", identity_mismatch),
     ("pre-filled business profile: fewer fields asked", prefilled),
-    ("future requirements missed: past_due by our own check, no webhook", deadline),
+    ("future requirements missed, webhooks held: the deadline timer asks Stripe, past_due", deadline),
     ("rejected for fraud", rejected),
     ("deauthorized by the account", deauthorized),
     ("account_update refused for Express, used for a platform-collected account", account_update),

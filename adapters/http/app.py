@@ -91,7 +91,7 @@ def create_app(
         raise SettingsError("create_app needs the settings the engine was built from (its engine_config differs)")
     auth = authenticator or from_settings(settings)
     if metrics is None:
-        metrics = Metrics(engine.count_by_state)
+        metrics = Metrics(engine.count_by_state, engine.timer_backlog)
         engine.subscribe(metrics)
     limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
     return_page = settings.return_page_url or settings.public_base_url + DONE_PATH

@@ -1,5 +1,7 @@
 """Prometheus metrics for the app: transitions, webhook outcomes and latency,
-accounts per state (read from the store at scrape time)."""
+accounts per state and the timer backlog (read from the store at scrape time,
+so they cover every worker: a deadline timer waiting for Stripe to answer
+shows in ``onboarding_fsm_timers_retrying`` whichever process swept it)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ from prometheus_client.registry import Collector
 
 from onboarding_fsm.audit import Transition
 from onboarding_fsm.states import State
+from onboarding_fsm.timers import TimerBacklog
 
 CountByState = Callable[[], dict[State, int]]
+Backlog = Callable[[], TimerBacklog]
 
 
 class Metrics:
     """An engine ``Observer`` that keeps Prometheus counters (this process's)."""
 
-    def __init__(self, count_by_state: CountByState) -> None:
+    def __init__(self, count_by_state: CountByState, timer_backlog: Backlog | None = None) -> None:
         self.registry = CollectorRegistry()
         self.transitions = Counter(
             "onboarding_fsm_transitions",
@@ -36,6 +40,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_AccountsByState(count_by_state))
+        if timer_backlog is not None:
+            self.registry.register(_TimerBacklog(timer_backlog))
 
     def on_transition(self, transition: Transition) -> None:
         self.transitions.labels(
@@ -50,7 +56,7 @@ class Metrics:
 
 
 class _AccountsByState(Collector):
-    def __init__(self, count_by_state: CountByState) -> None:
+    def __init__(self, count_by_state: CountByState, timer_backlog: Backlog | None = None) -> None:
         self._count = count_by_state
 
     def collect(self) -> Iterable[Metric]:
@@ -58,3 +64,17 @@ class _AccountsByState(Collector):
         for state, count in self._count().items():
             family.add_metric([state.value], count)
         yield family
+
+
+class _TimerBacklog(Collector):
+    def __init__(self, backlog: Backlog) -> None:
+        self._backlog = backlog
+
+    def collect(self) -> Iterable[Metric]:
+        now = self._backlog()
+        yield GaugeMetricFamily("onboarding_fsm_timers_due", "Timers awake and not yet fired", value=now.due)
+        yield GaugeMetricFamily(
+            "onboarding_fsm_timers_retrying",
+            "Deadline timers waiting to ask Stripe again (it could not be reached)",
+            value=now.retrying,
+        )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from onboarding_fsm.account import Account, LinkParams
+from onboarding_fsm.account import Account, CreationIntent, LinkParams
 from onboarding_fsm.audit import Transition, delta_from_dict
 from onboarding_fsm.events import InboxEntry, Outcome
 from onboarding_fsm.snapshot import parse_account
 from onboarding_fsm.states import Source, State, Trigger
-from onboarding_fsm.timers import Timer, TimerKind
+from onboarding_fsm.timers import ClaimedTimer, Timer, TimerKind
 
 from .timeconv import read_dt, read_json
 
@@ -38,6 +38,8 @@ def account(m: Row) -> Account:
         updated_at=_dt(m["updated_at"]),
         synced_at=_dt(m["synced_at"]),
         watermark=read_dt(m["watermark"]),
+        fetched_at=read_dt(m["fetched_at"]),
+        livemode=bool(m["livemode"]),
         deauthorized=bool(m["deauthorized"]),
         link=LinkParams.from_dict(link) if link else None,
         link_issued_at=read_dt(m["link_issued_at"]),
@@ -80,5 +82,13 @@ def inbox_entry(m: Row) -> InboxEntry:
     )
 
 
+def claimed(m: Row, account: Account | None) -> ClaimedTimer:
+    return ClaimedTimer(timer(m), account, int(m["attempts"]))
+
+
 def timer(m: Row) -> Timer:
     return Timer(due_at=_dt(m["due_at"]), account_id=m["account_id"], kind=TimerKind(m["kind"]))
+
+
+def intent(row: Any) -> CreationIntent:
+    return CreationIntent(platform_ref=row[0], idempotency_key=row[1], requested_at=_dt(row[2]))

@@ -25,7 +25,7 @@ from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.snapshot import snapshot_to_dict
 from onboarding_fsm.timers import Timer
 
-from .tables import accounts, outbox, timers, transitions, webhook_events
+from .tables import accounts, creation_intents, outbox, rate_limits, timers, transitions, webhook_events
 
 _PARAM = re.compile(r":([a-z_]+)")
 
@@ -40,8 +40,8 @@ OUTBOX_COLUMNS = tuple(c.name for c in outbox.columns if c.name not in ("id", "p
 TIMER_COLUMNS = tuple(c.name for c in timers.columns)
 
 
-ACCOUNTS, TRANSITIONS, EVENTS, OUTBOX, TIMERS = (
-    t.name for t in (accounts, transitions, webhook_events, outbox, timers)
+ACCOUNTS, TRANSITIONS, EVENTS, OUTBOX, TIMERS, INTENTS, RATES = (
+    t.name for t in (accounts, transitions, webhook_events, outbox, timers, creation_intents, rate_limits)
 )
 
 
@@ -89,6 +89,25 @@ class Statements:
             f"INSERT INTO {TIMERS} ({_names(TIMER_COLUMNS)}) VALUES ({_values(TIMER_COLUMNS)}) ON CONFLICT DO NOTHING"
         )
         self.claim_timer = self._sql(self._claim())
+        timer_key = "account_id = :k_id AND kind = :k_kind AND due_at = :k_due AND fired_at IS NULL"
+        self.finish_timer = self._sql(f"UPDATE {TIMERS} SET fired_at = :k_now WHERE {timer_key} RETURNING account_id")
+        self.retry_timer = self._sql(
+            f"UPDATE {TIMERS} SET wake_at = :k_wake, attempts = attempts + 1 WHERE {timer_key}"
+        )
+        self.save_intent = self._sql(
+            f"INSERT INTO {INTENTS} (platform_ref, idempotency_key, requested_at) VALUES (:k_ref, :k_key, :k_at) "
+            "ON CONFLICT (platform_ref) DO UPDATE SET idempotency_key = excluded.idempotency_key, "
+            "requested_at = excluded.requested_at"
+        )
+        self.load_intent = self._sql(
+            f"SELECT platform_ref, idempotency_key, requested_at FROM {INTENTS} WHERE platform_ref = :k_ref"
+        )
+        self.drop_intent = self._sql(f"DELETE FROM {INTENTS} WHERE platform_ref = :k_ref")
+        greatest = "GREATEST" if self.postgres else "MAX"
+        self.reserve = self._sql(
+            f"INSERT INTO {RATES} (name, tat) VALUES (:k_name, :k_now + :k_interval) "
+            f"ON CONFLICT (name) DO UPDATE SET tat = {greatest}({RATES}.tat, :k_now) + :k_interval RETURNING tat"
+        )
         if self.postgres:
             self.save_with_audit = self._sql(self._save_with_audit())
             self.event_and_account = {audit: self._sql(self._event_and_account(audit)) for audit in (True, False)}
@@ -104,22 +123,23 @@ class Statements:
         )
 
     def _claim(self) -> str:
-        """Mark the earliest due timer fired; PostgreSQL also loads its account
-        in the same round trip and skips rows other workers hold."""
+        """Lease the timer that woke first (its ``wake_at`` moves to the end of
+        the lease); PostgreSQL also loads its account in the same round trip
+        and skips rows other workers hold."""
         lock = " FOR UPDATE SKIP LOCKED" if self.postgres else ""
         pick = (
-            f"SELECT account_id, kind, due_at FROM {TIMERS} WHERE fired_at IS NULL AND due_at <= :k_now "
-            f"ORDER BY due_at LIMIT 1{lock}"
+            f"SELECT account_id, kind, due_at FROM {TIMERS} WHERE fired_at IS NULL AND wake_at <= :k_now "
+            f"ORDER BY wake_at LIMIT 1{lock}"
         )
         claim = (
-            f"UPDATE {TIMERS} SET fired_at = :k_now WHERE (account_id, kind, due_at) = "
-            f"({pick}) RETURNING account_id, kind, due_at"
+            f"UPDATE {TIMERS} SET wake_at = :k_lease WHERE (account_id, kind, due_at) = "
+            f"({pick}) RETURNING account_id, kind, due_at, attempts"
         )
         if not self.postgres:
             return claim
         joined = ", ".join("a." + c for c in ACCOUNT_COLUMNS)
         return (
-            f"WITH t AS ({claim}) SELECT t.account_id, t.kind, t.due_at, {joined} "
+            f"WITH t AS ({claim}) SELECT t.account_id, t.kind, t.due_at, t.attempts, {joined} "
             f"FROM t LEFT JOIN {ACCOUNTS} a ON a.stripe_account_id = t.account_id"
         )
 
@@ -186,7 +206,7 @@ class Statements:
             "state": acct.state.value,
             "reason": acct.reason,
             "version": acct.version,
-            "livemode": self.flag(snap.livemode),
+            "livemode": self.flag(acct.livemode),
             "country": snap.country,
             "account_type": snap.type,
             "requirement_collection": snap.controller.requirement_collection,
@@ -204,6 +224,7 @@ class Statements:
             "audit_head": acct.audit_head,
             "updated_at": dt(acct.updated_at),
             "synced_at": dt(acct.synced_at),
+            "fetched_at": dt(acct.fetched_at),
         }
         if expected_version is not None:
             params["k_version"] = expected_version
@@ -251,6 +272,8 @@ class Statements:
             "kind": timer.kind.value,
             "due_at": self.dt(timer.due_at),
             "fired_at": None,
+            "wake_at": self.dt(timer.due_at),
+            "attempts": 0,
         }
 
     def event(self, entry: InboxEntry) -> dict[str, Any]:

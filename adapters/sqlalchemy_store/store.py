@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition
+from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent, OnboardingError
 from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.states import State
-from onboarding_fsm.timers import Timer
+from onboarding_fsm.timers import Timer, TimerBacklog
 
 from . import rows
 from .cache import AccountCache
@@ -228,9 +229,22 @@ class SqlStore:
             conn.exec_driver_sql("SELECT 1").scalar()
 
     def next_due_at(self) -> datetime | None:
-        query = sa.select(sa.func.min(timers.c.due_at)).where(timers.c.fired_at.is_(None))
+        query = sa.select(sa.func.min(timers.c.wake_at)).where(timers.c.fired_at.is_(None))
         with self._reading() as conn:
             return read_dt(conn.execute(query).scalar())
+
+    def timer_backlog(self, now: datetime) -> TimerBacklog:
+        t = timers.c
+        unfired = t.fired_at.is_(None)
+        due = sa.select(sa.func.count()).where(unfired, t.wake_at <= now)
+        retrying = sa.select(sa.func.count()).where(unfired, t.attempts > 0)
+        with self._reading() as conn:
+            return TimerBacklog(due=conn.execute(due).scalar_one(), retrying=conn.execute(retrying).scalar_one())
+
+    def reserve(self, name: str, interval: timedelta, now: datetime) -> datetime:
+        with self.write() as tx:
+            tat = tx.reserve(name, interval.total_seconds(), now.timestamp())
+        return from_unix(tat)
 
     def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:
         a = accounts.c

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -83,6 +84,8 @@ accounts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("synced_at", UTCDateTime(), nullable=False),
+    # when we last fetched it ourselves (our clock; ``watermark`` is Stripe's)
+    Column("fetched_at", UTCDateTime()),
     # no index on synced_at: reconciliation scans rarely, ingestion writes it every event
     Index("ix_ofsm_accounts_state", "state"),
 )
@@ -148,10 +151,29 @@ timers = Table(
     Column("kind", String(32), primary_key=True),
     Column("due_at", UTCDateTime(), primary_key=True),
     Column("fired_at", UTCDateTime()),
+    # when a sweep next looks at it: ``due_at``, later while leased or backing off
+    Column("wake_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Index(
-        "ix_ofsm_timers_due",
-        "due_at",
+        "ix_ofsm_timers_wake",
+        "wake_at",
         sqlite_where=text("fired_at IS NULL"),
         postgresql_where=text("fired_at IS NULL"),
     ),
+)
+
+creation_intents = Table(
+    "ofsm_creation_intents",
+    metadata,
+    Column("platform_ref", String(200), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("requested_at", UTCDateTime(), nullable=False),
+)
+
+rate_limits = Table(
+    "ofsm_rate_limits",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # GCRA's theoretical arrival time, unix seconds
+    Column("tat", Float(precision=53), nullable=False),
 )

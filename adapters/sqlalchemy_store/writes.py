@@ -21,11 +21,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from onboarding_fsm.account import Account
+from onboarding_fsm.account import Account, CreationIntent
 from onboarding_fsm.audit import Transition
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent
 from onboarding_fsm.events import InboxEntry
-from onboarding_fsm.timers import Timer
+from onboarding_fsm.timers import ClaimedTimer, Timer
 
 from . import rows
 from .cache import AccountCache
@@ -75,6 +75,7 @@ class SqlWriteTx:
         if self._cur.fetchone() is None:
             return False
         self._append(account, birth)
+        self._cur.execute(self._s.drop_intent, {"k_ref": account.platform_ref})
         self._replace_timers(account.stripe_account_id, timers)
         self.written.append(account)
         return True
@@ -123,16 +124,49 @@ class SqlWriteTx:
         else:
             self._insert_event(entry)
 
-    def claim_due_timer(self, now: datetime) -> tuple[Timer, Account | None] | None:
+    def claim_due_timer(self, now: datetime, *, lease_until: datetime) -> ClaimedTimer | None:
         self.flush()
-        self._cur.execute(self._s.claim_timer, {"k_now": self._s.dt(now)})
+        self._cur.execute(self._s.claim_timer, {"k_now": self._s.dt(now), "k_lease": self._s.dt(lease_until)})
         row = self._cur.fetchone()
         if row is None:
             return None
-        timer = rows.timer({"account_id": row[0], "kind": row[1], "due_at": row[2]})
+        head = {"account_id": row[0], "kind": row[1], "due_at": row[2], "attempts": row[3]}
         if not self._s.postgres:
-            return timer, self._fetch(self._s.load, {"k_id": timer.account_id})
-        return timer, (self._account(row[3:]) if row[3] is not None else None)
+            return rows.claimed(head, self._fetch(self._s.load, {"k_id": row[0]}))
+        return rows.claimed(head, self._account(row[4:]) if row[4] is not None else None)
+
+    def finish_timer(self, timer: Timer, now: datetime) -> bool:
+        self.flush()
+        self._cur.execute(self._s.finish_timer, {**self._timer_key(timer), "k_now": self._s.dt(now)})
+        return self._cur.fetchone() is not None
+
+    def retry_timer(self, timer: Timer, wake_at: datetime) -> None:
+        self.flush()
+        self._cur.execute(self._s.retry_timer, {**self._timer_key(timer), "k_wake": self._s.dt(wake_at)})
+
+    def _timer_key(self, timer: Timer) -> dict[str, Any]:
+        return {"k_id": timer.account_id, "k_kind": timer.kind.value, "k_due": self._s.dt(timer.due_at)}
+
+    def reserve(self, name: str, interval: float, now: float) -> float:
+        """The rate budget's new theoretical arrival time (unix seconds)."""
+        self.flush()
+        self._cur.execute(self._s.reserve, {"k_name": name, "k_now": now, "k_interval": interval})
+        return float(self._cur.fetchone()[0])
+
+    def intent(self, platform_ref: str) -> CreationIntent | None:
+        self.flush()
+        self._cur.execute(self._s.load_intent, {"k_ref": platform_ref})
+        row = self._cur.fetchone()
+        return rows.intent(row) if row is not None else None
+
+    def record_intent(self, intent: CreationIntent) -> None:
+        self.flush()
+        params = {
+            "k_ref": intent.platform_ref,
+            "k_key": intent.idempotency_key,
+            "k_at": self._s.dt(intent.requested_at),
+        }
+        self._cur.execute(self._s.save_intent, params)
 
     def emit(self, account_id: str, kind: str, payload: Mapping[str, Any], at: datetime) -> None:
         self.flush()

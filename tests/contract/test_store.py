@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,13 +15,13 @@ from alembic.migration import MigrationContext
 from adapters.sqlalchemy_store import SqlStore
 from adapters.sqlalchemy_store.store import VERSION_TABLE
 from adapters.sqlalchemy_store.tables import metadata
-from onboarding_fsm.account import Account, LinkParams
+from onboarding_fsm.account import Account, CreationIntent, LinkParams
 from onboarding_fsm.audit import GENESIS, Cause, Transition, seal
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent
 from onboarding_fsm.events import InboxEntry, Outcome
 from onboarding_fsm.snapshot import AccountSnapshot, Requirements
 from onboarding_fsm.states import Source, State, Trigger
-from onboarding_fsm.timers import Timer, TimerKind
+from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
 from tests.conftest import START
 
 
@@ -200,24 +201,93 @@ def test_a_failed_event_may_be_processed_again(store: SqlStore) -> None:
     assert store.inbox()[0].outcome is Outcome.APPLIED
 
 
+LEASE = timedelta(minutes=1)
+
+
+def claim(tx: Any, now: datetime) -> ClaimedTimer | None:
+    return tx.claim_due_timer(now, lease_until=now + LEASE)
+
+
 def test_timers_fire_once_and_survive_rederivation(store: SqlStore) -> None:
     due = Timer(START + timedelta(hours=1), "acct_1", TimerKind.DEADLINE)
     later = Timer(START + timedelta(days=2), "acct_1", TimerKind.ABANDON)
     acct = account()
     insert(store, acct, (due, later))
     with store.write() as tx:
-        assert tx.claim_due_timer(START) is None
-        claimed = tx.claim_due_timer(START + timedelta(hours=2))
-        assert claimed == (due, acct)
+        assert claim(tx, START) is None
+        claimed = claim(tx, START + timedelta(hours=2))
+        assert claimed == ClaimedTimer(due, acct, 0)
+        assert tx.finish_timer(due, START + timedelta(hours=2))
+        assert not tx.finish_timer(due, START + timedelta(hours=3))  # once
     # re-deriving the same set must not resurrect the fired timer
     with store.write() as tx:
         moved = replace(acct, version=2)
         tx.save(moved, expected_version=1, transition=None, timers=(due, later))
     with store.write() as tx:
-        assert tx.claim_due_timer(START + timedelta(days=3)) == (later, replace(acct, version=2))
+        assert claim(tx, START + timedelta(days=3)) == ClaimedTimer(later, replace(acct, version=2), 0)
+        assert tx.finish_timer(later, START + timedelta(days=3))
     fired = dict(store.timers("acct_1"))
     assert fired[due] == START + timedelta(hours=2)
     assert fired[later] == START + timedelta(days=3)
+
+
+def test_a_leased_timer_wakes_again_when_the_lease_runs_out(store: SqlStore) -> None:
+    due = Timer(START, "acct_1", TimerKind.DEADLINE)
+    insert(store, account(), (due,))
+    with store.write() as tx:
+        assert claim(tx, START) is not None
+    with store.write() as tx:  # the claimer died holding the lease
+        assert claim(tx, START + LEASE - timedelta(seconds=1)) is None
+    assert store.next_due_at() == START + LEASE
+    with store.write() as tx:
+        assert claim(tx, START + LEASE) == ClaimedTimer(due, account(), 0)
+
+
+def test_a_retried_timer_counts_attempts_and_wakes_later(store: SqlStore) -> None:
+    due = Timer(START, "acct_1", TimerKind.DEADLINE)
+    insert(store, account(), (due,))
+    later = START + timedelta(minutes=10)
+    with store.write() as tx:
+        assert claim(tx, START) is not None
+        tx.retry_timer(due, later)
+    assert store.timer_backlog(START + timedelta(minutes=5)) == TimerBacklog(due=0, retrying=1)
+    assert store.timer_backlog(later) == TimerBacklog(due=1, retrying=1)
+    with store.write() as tx:
+        assert claim(tx, later - timedelta(seconds=1)) is None
+        assert claim(tx, later) == ClaimedTimer(due, account(), 1)
+        assert tx.finish_timer(due, later)
+    assert store.timer_backlog(later) == TimerBacklog(due=0, retrying=0)
+    assert dict(store.timers("acct_1"))[due] == later
+
+
+def test_creation_intents_live_until_the_account_is_inserted(store: SqlStore) -> None:
+    intent = CreationIntent("ref-1", "key-1", START)
+    with store.write() as tx:
+        assert tx.intent("ref-1") is None
+        tx.record_intent(intent)
+    with store.write() as tx:
+        assert tx.intent("ref-1") == intent
+        tx.record_intent(replace(intent, requested_at=START + timedelta(days=1)))
+    with store.write() as tx:
+        assert tx.intent("ref-1") == replace(intent, requested_at=START + timedelta(days=1))
+    insert(store, account())
+    with store.write() as tx:
+        assert tx.intent("ref-1") is None
+
+
+def test_a_rate_budget_spaces_slots_across_callers(store: SqlStore, any_db_url: str) -> None:
+    step = timedelta(milliseconds=40)
+    slots = [store.reserve("stripe:test", step, START) for _ in range(3)]
+    assert slots == [START + step, START + 2 * step, START + 3 * step]
+    # another process on the same database draws from the same budget
+    other = SqlStore.from_url(any_db_url)
+    try:
+        assert other.reserve("stripe:test", step, START) == START + 4 * step
+    finally:
+        other.close()
+    # after a quiet spell the budget starts from now again; other budgets are apart
+    assert store.reserve("stripe:test", step, START + timedelta(seconds=10)) == START + timedelta(seconds=10) + step
+    assert store.reserve("stripe:live", step, START) == START + step
 
 
 def test_replacing_timers_drops_unfired_ones(store: SqlStore) -> None:
@@ -303,11 +373,11 @@ def test_a_rolled_back_claim_leaves_the_timer_unfired(store: SqlStore) -> None:
     due = Timer(START, "acct_1", TimerKind.DEADLINE)
     insert(store, account(), (due,))
     with pytest.raises(RuntimeError), store.write() as tx:  # noqa: PT012 - the rollback is the point
-        assert tx.claim_due_timer(START) is not None
+        assert claim(tx, START) is not None
         raise RuntimeError("crash mid-fire")
     assert dict(store.timers("acct_1"))[due] is None
     with store.write() as tx:
-        assert tx.claim_due_timer(START) is not None
+        assert claim(tx, START) is not None
 
 
 def test_an_event_and_its_save_keep_their_own_values(store: SqlStore) -> None:

@@ -25,7 +25,8 @@ def test_demo_runs_every_scenario_and_says_where_the_data_is(
     for n in range(1, 11):
         assert f"[{n}] " in out
     assert "final=verified" in out and "final=disabled" in out
-    assert "deadline    scheduler" in out  # past_due by our own check
+    # past_due learnt by the deadline timer's own fetch, no webhook
+    assert "verified -> past_due            sync        scheduler timer:future_deadline@" in out
     assert str(db) in out
     assert "Audit chains verified: 11 ok, 0 broken." in out
     assert "onboarding-fsm history acct_" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -31,13 +32,27 @@ def test_a_crash_after_stripe_answered_does_not_make_a_second_account(db_url: st
     sim = Simulator(clock)
 
     class CrashingStore:
+        """The database goes away between Stripe's answer and the account's insert."""
+
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._inner, name)
 
+        @contextmanager
         def write(self) -> Any:
+            with self._inner.write() as tx:
+                yield CrashingTx(tx)
+
+    class CrashingTx:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def insert(self, *args: Any) -> bool:
             raise StoreUnavailable("database went away mid-request")
 
     settings = make_settings(db_url)

@@ -8,9 +8,10 @@ import pytest
 
 from onboarding_fsm import FakeClock, Source, State
 from onboarding_fsm.account import NewAccount
+from onboarding_fsm.bootstrap import build_engine
 from onboarding_fsm.errors import StripeAuthenticationFailed
 from onboarding_fsm.reconcile import reconcile
-from tests.conftest import World, make_world
+from tests.conftest import World, make_settings, make_world
 
 
 @pytest.fixture
@@ -62,11 +63,13 @@ def test_an_orphan_is_adopted(world: World) -> None:
 def test_a_missed_deauthorization_is_found_by_refetching_stale_accounts(world: World) -> None:
     acct = world.create()
     world.onboard(acct)
+    for n in range(2):  # healthy ones: one inaccessible account in three is not a wrong key
+        world.onboard(world.create(f"other-{n}"))
     world.sim.delivery.hold = True
     world.sim.deauthorize(acct)  # event lost; the account vanishes from the listing
     world.clock.advance(timedelta(hours=25))
     report = reconcile(world.engine, stale_after=timedelta(hours=24))
-    assert report.refetched == 1
+    assert (report.refetched, report.checked) == (1, 3)
     assert [(d.how, d.to_state) for d in report.drift] == [("detached", State.DISABLED)]
     view = world.engine.get_account(acct)
     assert (view.state, view.deauthorized) == (State.DISABLED, True)
@@ -88,8 +91,34 @@ def test_a_wrong_key_does_not_detach_everything(db_url: str, clock: FakeClock) -
     other = make_world(db_url, clock, simulator={"seed": 99})
     clock.advance(timedelta(days=2))
     report = reconcile(other.engine)
-    assert report.drift == [] and "none visible" in report.errors[0]
+    assert report.drift == [] and report.guarded and "nothing detached" in report.errors[0]
     assert {a.state for a in other.engine.accounts()} == {State.CREATED}
+
+
+def test_another_platforms_key_detaches_nothing(world: World, db_url: str) -> None:
+    """Stripe answers 403 account_invalid for every account another platform's
+    key cannot see (facts: recorded shape 2); the run is a configuration error."""
+    mine = [world.create(f"seller-{n}") for n in range(3)]
+    foreign = world.sim.as_platform("other-platform")
+    foreign.create_account(NewAccount("theirs", "US", ("transfers",)), idempotency_key="theirs")
+    wrong = build_engine(make_settings(db_url), clock=world.clock, gateway=foreign, store=world.store)
+    world.clock.advance(timedelta(days=2))
+    report = reconcile(wrong)
+    assert report.guarded and (report.checked, report.inaccessible) == (3, 3)
+    assert report.drift == [] and [world.state(a) for a in mine] == ["created"] * 3
+    # the real key, later: nothing to repair
+    assert reconcile(world.engine).errors == []
+
+
+def test_one_inaccessible_account_among_many_is_detached(world: World) -> None:
+    accounts = [world.create(f"seller-{n}") for n in range(4)]
+    world.sim.delivery.hold = True  # the deauthorization webhook is lost
+    world.sim.deauthorize(accounts[0])
+    world.clock.advance(timedelta(days=2))
+    report = reconcile(world.engine)
+    assert not report.guarded and (report.checked, report.inaccessible) == (4, 1)
+    assert [d.account_id for d in report.drift] == [accounts[0]]
+    assert [world.state(a) for a in accounts] == ["disabled", "created", "created", "created"]
 
 
 def test_a_bad_key_stops_the_run(world: World) -> None:

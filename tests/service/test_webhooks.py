@@ -10,6 +10,7 @@ import pytest
 
 from adapters.stripe_wire.signing import sign
 from onboarding_fsm import Outcome, Settings, State, build_engine
+from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import InvalidInput, MalformedEvent, SignatureInvalid, TimestampOutOfTolerance
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 from tests.conftest import World, make_world
@@ -57,7 +58,7 @@ def acct(world: World) -> str:
 
 
 def test_a_signed_event_is_applied(world: World, acct: str) -> None:
-    world.clock.advance(5)
+    world.clock.advance(10)  # clearly after our own fetch (clock_skew_tolerance is 5 s)
     result = deliver(
         world, account_event(world, acct, details_submitted=True, requirements={"disabled_reason": "rejected.fraud"})
     )
@@ -218,7 +219,8 @@ def test_a_refetch_is_stamped_with_the_time_stripe_answered(world: World, acct: 
     assert deliver(world, liar).outcome is Outcome.APPLIED
     answered = world.clock.now()
     view = world.engine.get_account(acct)
-    assert (view.synced_at, view.watermark) == (answered, answered.replace(microsecond=0))
+    # our clock stamps the fetch; the watermark stays a Stripe time (the event it answered)
+    assert (view.synced_at, view.fetched_at, view.watermark) == (answered, answered, from_unix(now))
     [entry] = [e for e in world.engine.inbox() if e.event_id == "evt_2"]
     assert entry.received_at == answered
 
@@ -248,7 +250,7 @@ def test_unknown_event_types_and_accounts_are_recorded_not_failed(world: World, 
     other = {"id": "evt_p", "object": "event", "type": "payout.failed", "account": acct,
              "created": int(world.clock.now().timestamp()), "data": {"object": {"id": "po_1", "object": "payout"}}}  # fmt: skip
     assert deliver(world, other).outcome is Outcome.IGNORED
-    stranger = account_event(world, acct, event_id="evt_s")
+    stranger = account_event(world, acct, event_id="evt_s", metadata={})  # not tagged with our reference
     stranger["account"] = "acct_unknown"
     stranger["data"]["object"]["id"] = "acct_unknown"  # type: ignore[index]
     result = deliver(world, stranger)
@@ -268,7 +270,7 @@ def test_livemode_events_on_a_test_engine_are_ignored(world: World, acct: str) -
 
 
 def test_capability_updated(world: World, acct: str) -> None:
-    world.clock.advance(1)
+    world.clock.advance(10)
     event = {"id": "evt_c", "object": "event", "type": "capability.updated", "account": acct,
              "created": int(world.clock.now().timestamp()),
              "data": {"object": {"id": "card_payments", "object": "capability", "account": acct, "status": "pending"}}}  # fmt: skip

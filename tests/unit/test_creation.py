@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,9 @@ def test_a_fresh_account_is_born_created_and_stays_there() -> None:
     born = creation.birth(NEW, FRESH, API, T0, CONFIG)
     assert born.then is None and born.final is born.account
     a = born.account
-    assert (a.state, a.version, a.audit_seq, a.watermark, a.platform_ref) == (State.CREATED, 1, 1, T0, "seller-1")
+    assert (a.state, a.version, a.audit_seq, a.platform_ref) == (State.CREATED, 1, 1, "seller-1")
+    # the create answer is a fetch on our clock; no Stripe event time is known yet
+    assert (a.fetched_at, a.watermark, a.livemode) == (T0, None, CONFIG.livemode)
     assert (
         a.reason
         == "currently_due=2;details_not_submitted;capability.card_payments=inactive;capability.transfers=inactive"
@@ -85,16 +88,22 @@ def test_a_quiet_sync_has_no_record_but_a_new_version() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stored", "expected"),
-    [(T0 - timedelta(hours=1), T0.replace(microsecond=0)), (T0 + timedelta(minutes=5), T0 + timedelta(minutes=5))],
-    ids=["raised to this second", "never lowered"],
+    ("stored", "covers", "expected"),
+    [
+        (T0 - timedelta(hours=1), None, T0 - timedelta(hours=1)),  # a fetch is not a Stripe time
+        (T0 - timedelta(hours=1), T0 - timedelta(seconds=3), T0 - timedelta(seconds=3)),  # it answered an event
+        (T0 + timedelta(minutes=5), T0, T0 + timedelta(minutes=5)),  # never lowered
+    ],
+    ids=["fetch keeps it", "raised to the event it answered", "never lowered"],
 )
-def test_a_fetched_snapshot_applies_and_raises_the_watermark(stored: object, expected: object) -> None:
+def test_a_fetched_snapshot_applies_and_stamps_our_fetch_time(stored: object, covers: Any, expected: object) -> None:
     now = T0.replace(microsecond=654321)
     change = moves.fetched(
-        account(State.RETURNED_INCOMPLETE, watermark=stored), DONE, API, now, CONFIG.policy, returning=False
-    )
-    assert change is not None and change.after.watermark == expected and change.after.synced_at == now
+        account(State.RETURNED_INCOMPLETE, watermark=stored), DONE, API, now, CONFIG.policy, returning=False,
+        covers=covers,
+    )  # fmt: skip
+    assert change is not None and change.after.watermark == expected
+    assert change.after.synced_at == now and change.after.fetched_at == now
     assert change.after.state is State.VERIFIED
 
 

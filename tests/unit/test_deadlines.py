@@ -12,6 +12,7 @@ from onboarding_fsm import deadlines
 from onboarding_fsm.config import EngineConfig
 from onboarding_fsm.deadlines import Fire, Remind, Skip
 from onboarding_fsm.moves import Change
+from onboarding_fsm.snapshot import Requirements
 from onboarding_fsm.states import Source, State, Trigger
 from onboarding_fsm.timers import Timer, TimerKind
 
@@ -74,11 +75,17 @@ def fire_at(acct: Any, timer: Timer, now: Any) -> deadlines.TimerDecision:
 DECISIONS = [
     ("deadline passed with fields due", account(State.RETURNED_INCOMPLETE, owing("x", deadline=DUE)), TimerKind.DEADLINE, DUE, State.PAST_DUE),
     ("deadline passed while verified", account(State.VERIFIED, owing("x", deadline=DUE)), TimerKind.DEADLINE, DUE + DAY, State.PAST_DUE),
-    ("future deadline passed", account(State.VERIFIED, future("x", deadline=DUE)), TimerKind.FUTURE_DEADLINE, DUE, State.PAST_DUE),
+    # a future deadline moves nothing by itself: the fetched snapshot (already applied) is Stripe's answer
+    ("future deadline passed", account(State.VERIFIED, future("x", deadline=DUE)), TimerKind.FUTURE_DEADLINE, DUE, "Stripe's fetched answer"),
     ("deadline, but the fields were provided", account(State.VERIFIED, DONE), TimerKind.DEADLINE, DUE, "no longer applies"),
     ("deadline, moved later", account(State.RETURNED_INCOMPLETE, owing("x", deadline=DUE + WEEK)), TimerKind.DEADLINE, DUE, "no longer applies"),
     ("deadline, already disabled", account(State.DISABLED, owing("x", deadline=DUE)), TimerKind.DEADLINE, DUE, "no longer applies"),
     ("abandoned in the flow", linked(), TimerKind.ABANDON, ABANDON_AT, State.RETURNED_INCOMPLETE),
+    # an optional link ignored by an account owing nothing demotes nothing
+    ("abandoned with nothing owed", linked(snapshot=DONE), TimerKind.ABANDON, ABANDON_AT, State.VERIFIED),
+    ("abandoned past due", linked(snapshot=replace(owing("x", deadline=DUE), details_submitted=True,
+                                                   requirements=Requirements(currently_due=("x",), past_due=("x",)))),
+     TimerKind.ABANDON, ABANDON_AT, State.RETURNED_INCOMPLETE),
     ("abandon, but the holder came back", linked(State.VERIFIED, snapshot=DONE), TimerKind.ABANDON, ABANDON_AT, "already returned"),
     ("abandon, but a newer link was issued", linked(issued=T0 + DAY), TimerKind.ABANDON, ABANDON_AT, "re-issued"),
 ]  # fmt: skip

@@ -197,15 +197,6 @@ def test_the_corpus_keeps_identity_blocks_but_only_placeholders_in_them() -> Non
     assert any(PLACEHOLDER in json.dumps(s.account()) for s in with_identity)
 
 
-def without_error_reasons(node: Any) -> Any:
-    """``node`` with the free text of ``errors[].reason`` left out."""
-    if isinstance(node, Mapping):
-        return {k: without_error_reasons(v) for k, v in node.items() if k != "reason"}
-    if isinstance(node, list):
-        return [without_error_reasons(item) for item in node]
-    return node
-
-
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 def test_parse_account_keeps_no_identity_data(shape: Shape) -> None:
     account = shape.account()
@@ -214,28 +205,20 @@ def test_parse_account_keeps_no_identity_data(shape: Shape) -> None:
     assert set(stored) <= STORED_KEYS
     for key in IDENTITY_KEYS:
         assert key not in stored
-    assert PLACEHOLDER not in json.dumps(without_error_reasons(stored))
+    assert PLACEHOLDER not in json.dumps(stored)
     # requirement names survive; nothing from the identity blocks does
     assert set(snapshot.requirements.currently_due) == set(account.get("requirements", {}).get("currently_due") or [])
     # the inbox's allow-list agrees
-    assert PLACEHOLDER not in json.dumps(without_error_reasons(strip_object({"object": "account", **account})))
+    assert PLACEHOLDER not in json.dumps(strip_object({"object": "account", **account}))
     if shape.doc["kind"] == "event":
-        assert PLACEHOLDER not in json.dumps(without_error_reasons(strip_event(shape.payload)))
+        assert PLACEHOLDER not in json.dumps(strip_event(shape.payload))
 
 
 #: Stripe's ``requirements.errors[].reason`` can quote what the holder typed
 #: (in one recorded answer, the street of their address: replaced by the
 #: placeholder in the corpus). The snapshot and the inbox keep ``reason``
 #: verbatim, so that text would be stored. DESIGN §4: no identity data is stored.
-REASON_QUOTES_IDENTITY = pytest.mark.xfail(
-    strict=True,
-    reason="snapshot and inbox keep requirements.errors[].reason verbatim; Stripe quoted the holder's address in it",
-)
-WITH_ERRORS = [
-    pytest.param(s, id=s.name, marks=[REASON_QUOTES_IDENTITY] if s.name == "custom_with_deadline_account" else [])
-    for s in SHAPES
-    if parse_account(s.account()).requirements.errors
-]
+WITH_ERRORS = [pytest.param(s, id=s.name) for s in SHAPES if parse_account(s.account()).requirements.errors]
 
 
 @pytest.mark.parametrize("shape", WITH_ERRORS)

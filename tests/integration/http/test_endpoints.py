@@ -146,6 +146,7 @@ def test_health_and_metrics(stack: Stack, acct: str, holder: Holder) -> None:
     )
     assert 'onboarding_fsm_webhooks_total{outcome="applied"}' in text
     assert "onboarding_fsm_webhook_ingestion_seconds_bucket" in text
+    assert "onboarding_fsm_timers_retrying 0.0" in text and "onboarding_fsm_timers_due 0.0" in text
 
 
 def test_simulator_api_bad_input(stack: Stack) -> None:

@@ -1,0 +1,119 @@
+"""Platforms upgrade in place: a database populated by an earlier revision is
+upgraded without losing, changing or re-hashing a record (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from adapters.sqlalchemy_store import SqlStore
+from adapters.sqlalchemy_store.store import MIGRATIONS
+from adapters.sqlalchemy_store.tables import accounts, timers, transitions
+from onboarding_fsm.audit import GENESIS, Cause, delta_to_dict, seal, verify_chain
+from onboarding_fsm.snapshot import AccountSnapshot, Requirements, snapshot_to_dict
+from onboarding_fsm.states import Source, State, Trigger
+from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
+from tests.conftest import START
+
+DUE = START + timedelta(days=3)
+SNAPSHOT = AccountSnapshot(
+    id="acct_old",
+    country="US",
+    requirements=Requirements(currently_due=("individual.dob.day",), current_deadline=DUE),
+    platform_ref="seller-old",
+)
+
+
+@pytest.fixture
+def store(any_db_url: str) -> Iterator[SqlStore]:
+    s = SqlStore.from_url(any_db_url)
+    yield s
+    s.close()
+
+
+def upgrade(store: SqlStore, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def chain() -> list:  # type: ignore[type-arg]
+    first = seal(
+        account_id="acct_old", seq=1, prev_hash=GENESIS, from_state=None, to_state=State.CREATED,
+        trigger=Trigger.CREATE, cause=Cause(Source.API, None, "svc"), reason="created", delta=(), at=START,
+    )  # fmt: skip
+    second = seal(
+        account_id="acct_old", seq=2, prev_hash=first.hash, from_state=State.CREATED, to_state=State.LINK_ISSUED,
+        trigger=Trigger.ISSUE_LINK, cause=Cause(Source.API, None, "svc"), reason="link",
+        delta=(), at=START + timedelta(seconds=1),
+    )  # fmt: skip
+    return [first, second]
+
+
+def populate_0001(store: SqlStore) -> list:  # type: ignore[type-arg]
+    """Rows as the 0001 schema holds them (only its columns)."""
+    records = chain()
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(accounts).values(
+                stripe_account_id="acct_old", platform_ref="seller-old", state="link_issued", reason="link",
+                version=2, livemode=False, country="US", requested_capabilities=["card_payments"],
+                snapshot=snapshot_to_dict(SNAPSHOT), charges_enabled=False, payouts_enabled=False,
+                details_submitted=False, deauthorized=False, watermark=START, link_issued_at=START,
+                audit_seq=2, audit_head=records[-1].hash, created_at=START, updated_at=START, synced_at=START,
+            )
+        )  # fmt: skip
+        for r in records:
+            conn.execute(
+                sa.insert(transitions).values(
+                    account_id=r.account_id, seq=r.seq, from_state=r.from_state.value if r.from_state else None,
+                    to_state=r.to_state.value, trigger=r.trigger.value, source=r.source.value,
+                    source_ref=r.source_ref, actor=r.actor, reason=r.reason, delta=delta_to_dict(r.delta),
+                    at=r.at, stripe_time=r.stripe_time, prev_hash=r.prev_hash, hash=r.hash,
+                )
+            )  # fmt: skip
+        conn.execute(sa.insert(timers).values(account_id="acct_old", kind="deadline", due_at=DUE, fired_at=None))
+        conn.execute(sa.insert(timers).values(account_id="acct_old", kind="reminder", due_at=START, fired_at=START))
+    return records
+
+
+def test_0001_to_head_keeps_accounts_audit_and_timers(store: SqlStore) -> None:
+    upgrade(store, "0001")
+    records = populate_0001(store)
+    store.migrate()  # to head, as `onboarding-fsm db upgrade` does
+
+    account = store.get("acct_old")
+    assert account is not None
+    assert (account.state, account.version, account.audit_head, account.watermark) == (
+        State.LINK_ISSUED, 2, records[-1].hash, START,
+    )  # fmt: skip
+    assert account.fetched_at is None  # not known for rows written before 0002
+    history = store.history("acct_old")
+    assert history == records  # every field, hashes untouched
+    assert verify_chain("acct_old", history, account.audit_head).ok
+    deadline = Timer(DUE, "acct_old", TimerKind.DEADLINE)
+    assert dict(store.timers("acct_old")) == {deadline: None, Timer(START, "acct_old", TimerKind.REMINDER): START}
+    # an upgraded timer wakes at its due time, with no attempts yet
+    assert store.timer_backlog(DUE) == TimerBacklog(due=1, retrying=0)
+    with store.write() as tx:
+        assert tx.claim_due_timer(DUE, lease_until=DUE + timedelta(minutes=1)) == ClaimedTimer(deadline, account, 0)
+
+
+def test_head_downgrades_to_0001_and_back(store: SqlStore) -> None:
+    upgrade(store, "0001")
+    populate_0001(store)
+    store.migrate()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    store.migrate()
+    assert len(store.history("acct_old")) == 2
