@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from . import ingest, micro
+from . import ingest, micro, timers
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     rounds = 2 if args.quick else 5
     ingest.main(rounds=rounds, per_round=300 if args.quick else 1000)
     ingest.main(rounds=rounds, per_round=300 if args.quick else 1000, synchronous="NORMAL")
+    timers.main(count=1_000 if args.quick else 10_000, baseline=500 if args.quick else 2_000)
     from . import http
 
     http.main(quick=args.quick)
