@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import pytest
 import stripe
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -121,13 +121,22 @@ def at(ref: str) -> Any:
     return at(node["$ref"]) if isinstance(node, dict) and "$ref" in node else node
 
 
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors that say what is wrong: inside an ``anyOf``, every error of
+    the alternative that came closest (never "is not null" for a nullable one)."""
+    if not error.context:
+        yield error
+        return
+    tried = [e for e in error.context if e.validator_value != [None]] or list(error.context)
+    branch = best_match(tried).relative_schema_path[0]
+    for sub in tried:
+        if sub.relative_schema_path[0] == branch:
+            yield from _leaves(sub)
+
+
 def violations(instance: Any, ref: str) -> list[str]:
     validator = OAS30Validator({"$ref": BASE + ref}, registry=registry(), format_checker=oas30_format_checker)
-    out = []
-    for error in validator.iter_errors(instance):
-        leaf = best_match(error.context) if error.context else error
-        out.append(f"{leaf.json_path}: {leaf.message}")
-    return out
+    return [f"{leaf.json_path}: {leaf.message}" for error in validator.iter_errors(instance) for leaf in _leaves(error)]
 
 
 def template(path: str) -> str | None:
