@@ -2,6 +2,7 @@
 
 from .delivery import Attempt, Delivery
 from .errors import FormError, LinkUnusable, SimulatorError
+from .gateway import SimulatedGateway
 from .hosted import HostedSession
 from .simulator import Simulator
 from .state import API_VERSION
@@ -13,6 +14,7 @@ __all__ = [
     "FormError",
     "HostedSession",
     "LinkUnusable",
+    "SimulatedGateway",
     "Simulator",
     "SimulatorError",
 ]

@@ -136,7 +136,7 @@ class StripeApi:
         if "business_type" in values:
             checks.business_type(values["business_type"], acct.country)
         if acct.linked and acct.requirement_collection == "stripe":
-            locked = sorted(f for f in values if f.startswith(_IDENTITY_PREFIXES))
+            locked = sorted(f for f in values if f.startswith(_IDENTITY_PREFIXES) or f == "business_type")
             if locked:
                 raise invalid(
                     "This account's identity information can no longer be changed by the platform "

@@ -156,6 +156,8 @@ def test_identity_fields_lock_after_the_first_link(world: World) -> None:
     world.engine.issue_link(acct)
     with pytest.raises(Exception, match="can no longer be changed"):
         world.sim.update_account(acct, {"individual": {"last_name": "Rosen"}})
+    with pytest.raises(Exception, match="can no longer be changed"):
+        world.sim.update_account(acct, {"business_type": "company"})
 
 
 def test_idempotency_keys_expire_after_a_day(clock: FakeClock) -> None:
