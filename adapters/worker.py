@@ -95,6 +95,7 @@ class Worker:
                     total.transitions + report.transitions,
                     total.reminders + report.reminders,
                     total.skipped + report.skipped,
+                    total.retried + report.retried,
                 )
                 if report.timers < self.config.sweep_batch:
                     break
@@ -102,11 +103,13 @@ class Worker:
             for t in total.transitions:
                 kinds[t.trigger.value] = kinds.get(t.trigger.value, 0) + 1
             log.info(
-                "sweep fired %d transition(s) %s, %d reminder(s), %d obsolete timer(s) in %.3f s",
+                "sweep fired %d transition(s) %s, %d reminder(s), %d obsolete timer(s), "
+                "%d waiting for Stripe in %.3f s",
                 len(total.transitions),
                 kinds or "",
                 total.reminders,
                 total.skipped,
+                total.retried,
                 time.monotonic() - started,
             )
             self._arm_wake()

@@ -16,7 +16,7 @@ from datetime import datetime
 from . import creation
 from .account import Account, CreationIntent, NewAccount
 from .audit import Cause, Transition
-from .errors import ConcurrencyConflict
+from .errors import ConcurrencyConflict, PermanentError, StripeIdempotencyConflict
 from .ports import StripeGateway, WriteTx
 from .service import Transactions, warn_unknown
 from .snapshot import AccountSnapshot
@@ -39,7 +39,13 @@ class AccountCreation:
                 return self.insert(new, found, cause)
             self._tx.write(lambda tx: tx.record_intent(creation.intent(new.platform_ref, now)))
         key = prior.idempotency_key if prior is not None else creation.idempotency_key(new.platform_ref)
-        snapshot = self._gateway.create_account(new, idempotency_key=key)
+        try:
+            snapshot = self._gateway.create_account(new, idempotency_key=key)
+        except StripeIdempotencyConflict:
+            raise  # an earlier request with this key may have made the account: keep the intent
+        except PermanentError:
+            self._tx.write(lambda tx: tx.drop_intent(new.platform_ref))  # refused: nothing was made
+            raise
         return self.insert(new, snapshot, cause)
 
     @staticmethod
@@ -63,6 +69,7 @@ class AccountCreation:
         def step(tx: WriteTx) -> tuple[Account, tuple[Transition, ...]]:
             existing = tx.load_by_ref(new.platform_ref) or tx.load(snapshot.id)
             if existing is not None:
+                tx.drop_intent(new.platform_ref)
                 return existing, ()
             born = creation.birth(new, snapshot, cause, self._tx.clock.now(), self._tx.config)
             if born.then is None:  # otherwise saving the follow-up sync warns

@@ -114,7 +114,9 @@ def birth(new: NewAccount, snapshot: AccountSnapshot, cause: Cause, now: datetim
         created_at=now,
         updated_at=now,
         synced_at=now,
-        fetched_at=now,
+        # not stamped as a fetch: the answer may be an idempotent replay of an
+        # older one, and an event Stripe sent meanwhile must not look stale
+        fetched_at=None,
         livemode=config.livemode,
         audit_seq=1,
         audit_head=record.hash,

@@ -118,7 +118,7 @@ def decide(account: Account, timer: Timer, now: datetime, config: EngineConfig) 
     if timer.kind is TimerKind.ABANDON:
         issued = account.link_issued_at
         if account.state is State.LINK_ISSUED and issued is not None and issued + config.abandon_after <= now:
-            target, what = abandoned_to(account, config)
+            target, what = abandoned_to(account, issued, config)
             reason = f"abandoned: no return within {int(config.abandon_after.total_seconds())} s; {what}"
             return Fire(move(account, Trigger.ABANDON, target, reason, cause, now))
         return Skip("link already returned or re-issued")
@@ -130,11 +130,17 @@ def decide(account: Account, timer: Timer, now: datetime, config: EngineConfig) 
     return Skip("deadline no longer applies")
 
 
-def abandoned_to(account: Account, config: EngineConfig) -> tuple[State, str]:
-    """Where a holder who never came back leaves the account: what the stored
-    snapshot classifies to, ``returned_incomplete`` at worst. An optional
-    ``account_update`` link ignored by a verified account demotes nothing."""
-    result = classify(account.snapshot, config.policy, now=None, before=None)
+def abandoned_to(account: Account, issued: datetime, config: EngineConfig) -> tuple[State, str]:
+    """Where a holder who never came back leaves the account: where the stored
+    snapshot put it when the link was issued. An optional ``account_update``
+    link ignored by a verified account demotes nothing; a past-due account
+    that ignored its link is still past due (its deadline timer has fired
+    already). A deadline that passed only *after* the link is not decided
+    here on the stored snapshot: its own timer asks Stripe."""
+    result = classify(account.snapshot, config.policy, now=issued)
+    missed = missed_deadline(account.snapshot, issued)
+    if result.state is State.PAST_DUE or missed is not None:
+        return State.PAST_DUE, result.reason if result.state is State.PAST_DUE else str(missed)
     if result.state is State.VERIFIED:
         return State.VERIFIED, result.reason
     return State.RETURNED_INCOMPLETE, result.reason

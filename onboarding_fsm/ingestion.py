@@ -63,7 +63,9 @@ class WebhookIngestion:
         self, tx: WriteTx, event: Event, payload: AccountSnapshot | None, now: datetime
     ) -> WebhookResult | webhooks.Refetch:
         account = tx.load(event.account_id) if event.account_id else None
-        decision = webhooks.decide(event, payload, account, now, self._tx.config)
+        ref = payload.platform_ref if payload is not None and account is None else None
+        creating = ref is not None and tx.intent(ref) is not None
+        decision = webhooks.decide(event, payload, account, now, self._tx.config, creating=creating)
         if isinstance(decision, webhooks.Refetch):
             return decision
         if isinstance(decision, webhooks.Retry):

@@ -91,7 +91,6 @@ def reconcile(
         if local.stripe_account_id in seen:
             continue
         report.refetched += 1
-        report.checked += 1
         try:
             snapshot = engine.stripe_account(local.stripe_account_id)
         except StripeAuthenticationFailed as exc:
@@ -106,8 +105,9 @@ def reconcile(
         except OnboardingError as exc:
             report.errors.append(f"{local.stripe_account_id}: {exc}")
         else:
-            _apply(engine, snapshot, report, actor, orphans)
+            _apply(engine, snapshot, report, actor, orphans)  # counts it as checked
         tick(1)
+    report.checked += len(missing)
     _detach_missing(engine, missing, report, actor)
     if not report.guarded:  # a wrong key lists another platform's accounts: adopt none of them
         for snapshot in orphans:

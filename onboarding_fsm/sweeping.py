@@ -21,7 +21,6 @@ from datetime import datetime
 
 from . import deadlines, moves
 from .audit import Transition
-from .errors import StripeFailure
 from .ports import StripeGateway, WriteTx
 from .service import Transactions
 from .throttle import Throttle
@@ -56,14 +55,17 @@ class TimerSweep:
         self._gateway = gateway
         self._throttle = throttle
 
-    def sweep(self, now: datetime, limit: int | None) -> SweepReport:
+    def sweep(self, due_by: datetime, limit: int | None) -> SweepReport:
+        """Fire timers due by ``due_by``. Every stamp (lease, audit record,
+        fired time) is the clock's time when it is written, never earlier
+        than ``due_by`` (an operator may sweep "as of" a later instant)."""
         fired: list[Transition] = []
         reminders = skipped = retried = 0
         while limit is None or len(fired) + reminders + skipped + retried < limit:
-            step = self._tx.write(lambda tx: self._claim(tx, now))
+            step = self._tx.write(lambda tx: self._claim(tx, due_by))
             if step is None:
                 break
-            outcome = self._fresh(step, now) if isinstance(step, ClaimedTimer) else step
+            outcome = self._fresh(step, due_by) if isinstance(step, ClaimedTimer) else step
             self._tx.observe(*outcome.transitions)
             fired.extend(outcome.transitions)
             reminders += outcome.reminded
@@ -71,9 +73,13 @@ class TimerSweep:
             skipped += not (outcome.transitions or outcome.reminded or outcome.retried)
         return SweepReport(tuple(fired), reminders, skipped, retried)
 
-    def _claim(self, tx: WriteTx, now: datetime) -> ClaimedTimer | _Outcome | None:
+    def _at(self, due_by: datetime) -> datetime:
+        return max(due_by, self._tx.clock.now())
+
+    def _claim(self, tx: WriteTx, due_by: datetime) -> ClaimedTimer | _Outcome | None:
         """Lease the next due timer; decide it at once unless it needs Stripe."""
-        claimed = tx.claim_due_timer(now, lease_until=now + self._tx.config.timer_lease)
+        now = self._at(due_by)
+        claimed = tx.claim_due_timer(due_by, lease_until=now + self._tx.config.timer_lease)
         if claimed is None:
             return None
         if claimed.account is not None and deadlines.needs_fresh(claimed.timer):
@@ -83,13 +89,13 @@ class TimerSweep:
             return _Outcome()
         return self._apply(tx, deadlines.decide(claimed.account, claimed.timer, now, self._tx.config), now)
 
-    def _fresh(self, claimed: ClaimedTimer, now: datetime) -> _Outcome:
+    def _fresh(self, claimed: ClaimedTimer, due_by: datetime) -> _Outcome:
         timer = claimed.timer
         try:
             self._throttle.wait()
             snapshot = self._gateway.retrieve_account(timer.account_id)
-        except StripeFailure as exc:
-            wake = self._tx.clock.now() + self._tx.config.timer_retry_after(claimed.attempts)
+        except Exception as exc:  # the outside world: whatever went wrong, no guess, try later
+            wake = self._at(due_by) + self._tx.config.timer_retry_after(claimed.attempts)
             self._tx.write(lambda tx: tx.retry_timer(timer, wake))
             self._tx.stats.timer_retries += 1
             log.warning(
@@ -103,6 +109,7 @@ class TimerSweep:
             return _Outcome(retried=True)
 
         def step(tx: WriteTx) -> _Outcome:
+            now = self._at(due_by)  # after Stripe answered: the snapshot is this fresh
             account = tx.load(timer.account_id)
             if not tx.finish_timer(timer, now) or account is None:
                 return _Outcome()  # fired by a sweep whose lease ran out first, or re-derived away

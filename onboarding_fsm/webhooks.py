@@ -17,9 +17,10 @@ seconds off Stripe's: an event within ``clock_skew_tolerance`` of it is
 neither newer nor older, so Stripe is asked again (``Refetch``) when the
 two disagree; only an event clearly older than the fetch is stale.
 
-An event for an account we do not know whose metadata carries our platform
-reference raced our own create: ``Retry``, recorded nowhere, so Stripe's
-redelivery applies it once the account exists.
+An event for an account we do not know, whose metadata carries a platform
+reference we are creating right now (an open creation intent), raced our own
+create: ``Retry``, recorded nowhere, so Stripe's redelivery applies it once
+the account exists.
 """
 
 from __future__ import annotations
@@ -99,16 +100,27 @@ def cause_of(event: Event) -> Cause:
 
 
 def decide(
-    event: Event, payload: AccountSnapshot | None, account: Account | None, now: datetime, config: EngineConfig
+    event: Event,
+    payload: AccountSnapshot | None,
+    account: Account | None,
+    now: datetime,
+    config: EngineConfig,
+    *,
+    creating: bool = False,
 ) -> WebhookDecision:
+    """``creating``: a creation intent is open for the platform reference in
+    the payload's metadata (our create of it has not committed). Only then is
+    an unknown account answered "retry": anything else (another environment,
+    a restored database, an orphan for reconcile to adopt) would make Stripe
+    retry for days."""
     if event.type not in USED:
         return Record(Outcome.IGNORED, f"event type {event.type} is not used by onboarding")
-    if account is None:
-        if payload is not None and payload.platform_ref:
-            return Retry(f"account {event.account_id} of {payload.platform_ref!r} is not committed yet")
-        return Record(Outcome.IGNORED, f"unknown account {event.account_id}")
     if event.livemode != config.livemode:
         return Record(Outcome.IGNORED, f"livemode={event.livemode} event on a livemode={config.livemode} engine")
+    if account is None:
+        if creating and payload is not None and payload.platform_ref:
+            return Retry(f"account {event.account_id} of {payload.platform_ref!r} is not committed yet")
+        return Record(Outcome.IGNORED, f"unknown account {event.account_id}")
     if event.type == DEAUTHORIZED:
         if account.deauthorized:
             return Record(Outcome.IGNORED, "account already deauthorized")

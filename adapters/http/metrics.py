@@ -56,7 +56,7 @@ class Metrics:
 
 
 class _AccountsByState(Collector):
-    def __init__(self, count_by_state: CountByState, timer_backlog: Backlog | None = None) -> None:
+    def __init__(self, count_by_state: CountByState) -> None:
         self._count = count_by_state
 
     def collect(self) -> Iterable[Metric]:

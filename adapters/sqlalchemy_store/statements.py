@@ -84,7 +84,12 @@ class Statements:
             f"INSERT INTO {OUTBOX} ({_names(OUTBOX_COLUMNS)}) VALUES ({_values(OUTBOX_COLUMNS)})"
         )
         self.record_event = self._sql(self._record())
-        self.clear_timers = self._sql(f"DELETE FROM {TIMERS} WHERE account_id = :k_id AND fired_at IS NULL")
+        self.unfired_timers = self._sql(
+            f"SELECT account_id, kind, due_at FROM {TIMERS} WHERE account_id = :k_id AND fired_at IS NULL"
+        )
+        self.drop_timer = self._sql(
+            f"DELETE FROM {TIMERS} WHERE account_id = :k_id AND kind = :k_kind AND due_at = :k_due AND fired_at IS NULL"
+        )
         self.insert_timer = self._sql(
             f"INSERT INTO {TIMERS} ({_names(TIMER_COLUMNS)}) VALUES ({_values(TIMER_COLUMNS)}) ON CONFLICT DO NOTHING"
         )

@@ -76,7 +76,8 @@ class SqlWriteTx:
             return False
         self._append(account, birth)
         self._cur.execute(self._s.drop_intent, {"k_ref": account.platform_ref})
-        self._replace_timers(account.stripe_account_id, timers)
+        if timers:
+            self._cur.executemany(self._s.insert_timer, [self._s.timer(t) for t in timers])
         self.written.append(account)
         return True
 
@@ -146,6 +147,10 @@ class SqlWriteTx:
 
     def _timer_key(self, timer: Timer) -> dict[str, Any]:
         return {"k_id": timer.account_id, "k_kind": timer.kind.value, "k_due": self._s.dt(timer.due_at)}
+
+    def drop_intent(self, platform_ref: str) -> None:
+        self.flush()
+        self._cur.execute(self._s.drop_intent, {"k_ref": platform_ref})
 
     def reserve(self, name: str, interval: float, now: float) -> float:
         """The rate budget's new theoretical arrival time (unix seconds)."""
@@ -217,6 +222,14 @@ class SqlWriteTx:
         self._cur.execute(self._s.insert_outbox, self._s.transition_outbox(record, account.platform_ref))
 
     def _replace_timers(self, account_id: str, new: Sequence[Timer]) -> None:
-        self._cur.execute(self._s.clear_timers, {"k_id": account_id})
-        if new:
-            self._cur.executemany(self._s.insert_timer, [self._s.timer(t) for t in new])
+        """Drop the unfired timers not in ``new`` and add the missing ones. A
+        timer in both keeps its row: a sweep's lease, its backoff and its
+        attempts survive the account changing; a fired one is not re-armed."""
+        self._cur.execute(self._s.unfired_timers, {"k_id": account_id})
+        existing = {rows.timer({"account_id": r[0], "kind": r[1], "due_at": r[2]}) for r in self._cur.fetchall()}
+        wanted = set(new)
+        for gone in existing - wanted:
+            self._cur.execute(self._s.drop_timer, self._timer_key(gone))
+        added = [t for t in new if t not in existing]
+        if added:
+            self._cur.executemany(self._s.insert_timer, [self._s.timer(t) for t in added])

@@ -273,6 +273,10 @@ def test_creation_intents_live_until_the_account_is_inserted(store: SqlStore) ->
     insert(store, account())
     with store.write() as tx:
         assert tx.intent("ref-1") is None
+        tx.record_intent(replace(intent, platform_ref="ref-2"))
+    with store.write() as tx:
+        tx.drop_intent("ref-2")
+        assert tx.intent("ref-2") is None
 
 
 def test_a_rate_budget_spaces_slots_across_callers(store: SqlStore, any_db_url: str) -> None:
@@ -393,3 +397,21 @@ def test_an_event_and_its_save_keep_their_own_values(store: SqlStore) -> None:
         tx.save(moved, expected_version=1, transition=t, timers=None)
     assert [(e.event_id, e.livemode) for e in store.inbox()] == [("evt_live", True)]
     assert store.get("acct_1") == moved and moved.livemode is False
+
+
+def test_rederiving_the_same_timer_keeps_its_lease_and_backoff(store: SqlStore) -> None:
+    due = Timer(START, "acct_1", TimerKind.DEADLINE)
+    other = Timer(START + timedelta(days=1), "acct_1", TimerKind.REMINDER)
+    acct = account()
+    insert(store, acct, (due, other))
+    later = START + timedelta(minutes=10)
+    with store.write() as tx:
+        assert claim(tx, START) is not None
+        tx.retry_timer(due, later)
+    with store.write() as tx:  # the account changed; its deadline did not
+        tx.save(replace(acct, version=2), expected_version=1, transition=None, timers=(due,))
+    assert [t for t, _ in store.timers("acct_1")] == [due]
+    assert store.timer_backlog(later) == TimerBacklog(due=1, retrying=1)
+    with store.write() as tx:
+        assert claim(tx, START + timedelta(minutes=5)) is None  # still backing off
+        assert claim(tx, later) == ClaimedTimer(due, replace(acct, version=2), 1)

@@ -110,6 +110,17 @@ def test_another_platforms_key_detaches_nothing(world: World, db_url: str) -> No
     assert reconcile(world.engine).errors == []
 
 
+def test_the_guard_counts_each_checked_account_once(world: World) -> None:
+    accounts = [world.create(f"seller-{n}") for n in range(4)]
+    world.sim.delivery.hold = True
+    for acct in accounts[:2]:
+        world.sim.deauthorize(acct)
+    world.clock.advance(timedelta(days=2))
+    report = reconcile(world.engine, full=False)  # every account re-fetched, two answer 403
+    assert (report.refetched, report.checked, report.inaccessible) == (4, 4, 2)
+    assert report.guarded and report.drift == []
+
+
 def test_one_inaccessible_account_among_many_is_detached(world: World) -> None:
     accounts = [world.create(f"seller-{n}") for n in range(4)]
     world.sim.delivery.hold = True  # the deauthorization webhook is lost

@@ -141,6 +141,32 @@ def test_many_deadlines_due_at_once_are_fetched_at_stripes_pace(world: World) ->
     assert waited == pytest.approx((60 - pace.burst) / pace.rate, abs=0.05)
 
 
+def test_a_timer_whose_lease_ran_out_fires_once(world: World, db_url: str) -> None:
+    """A sweep that takes longer than its lease: another sweep takes the timer
+    over and fires it; the first one's answer is then dropped, not applied twice."""
+    acct = world.create()
+    assert world.onboard(acct) == "verified"
+    world.sim.trigger_next_requirements(acct, world.clock.now() + timedelta(days=14))
+    world.sim.delivery.hold = True
+    world.clock.advance(timedelta(days=14, seconds=1))
+    settings = make_settings(db_url)
+    other = build_engine(settings, clock=world.clock, gateway=world.sim, store=world.store)
+
+    class Slow:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(world.sim, name)
+
+        def retrieve_account(self, account_id: str) -> AccountSnapshot:
+            world.clock.advance(other.config.timer_lease + timedelta(seconds=1))
+            assert [t.to_state for t in other.sweep().transitions] == [State.PAST_DUE]  # took it over
+            return world.sim.retrieve_account(account_id)
+
+    slow = build_engine(settings, clock=world.clock, gateway=Slow(), store=world.store)  # type: ignore[arg-type]
+    assert slow.sweep().transitions == ()
+    moves = [t for t in world.engine.history(acct) if t.to_state is State.PAST_DUE]
+    assert len(moves) == 1 and world.state(acct) == "past_due"
+
+
 # --- 4. an event that races our own create ---------------------------------------------
 
 
@@ -161,6 +187,8 @@ class RacingStripe:
 
 
 def test_an_event_that_races_our_create_is_retried_not_lost(world: World, db_url: str) -> None:
+    """Stripe's rejection reaches us before our create commits: answered retry,
+    applied on redelivery (the create's answer is older than the rejection)."""
     engine = build_engine(make_settings(db_url), clock=world.clock, gateway=RacingStripe(world.sim), store=world.store)  # type: ignore[arg-type]
     acct = engine.create_account("seller-race", "US", ["card_payments", "transfers"]).stripe_account_id
     [first] = [a for a in world.sim.outbox.log if a.event["account"] == acct and a.event["type"] == "account.updated"]
@@ -170,6 +198,22 @@ def test_an_event_that_races_our_create_is_retried_not_lost(world: World, db_url
     world.sim.tick()  # Stripe's redelivery
     assert world.state(acct) == "disabled"
     assert [(e.outcome, e.account_id) for e in world.engine.inbox()] == [(Outcome.APPLIED, acct)]
+
+
+def test_a_rejection_redelivered_after_a_crashed_create_still_applies(world: World, db_url: str) -> None:
+    """Crash after Stripe's answer, with the rejection answered "retry"; the
+    retried create gets Stripe's replay of its older answer: the redelivered
+    rejection must not look stale against it."""
+    racing = RacingStripe(world.sim)
+    with crash_on_insert(world.store) as crashing:
+        engine = build_engine(make_settings(db_url), clock=world.clock, gateway=racing, store=crashing)  # type: ignore[arg-type]
+        with pytest.raises(StoreUnavailable):
+            engine.create_account("seller-crash", "US", ["transfers"])
+    world.clock.advance(timedelta(hours=1))  # within Stripe's idempotency window: the same answer, replayed
+    acct = world.engine.create_account("seller-crash", "US", ["transfers"]).stripe_account_id
+    world.clock.advance(timedelta(minutes=5))
+    world.sim.tick()  # Stripe redelivers the rejection
+    assert world.state(acct) == "disabled"
 
 
 def test_an_unknown_account_without_our_reference_is_still_ignored(world: World) -> None:

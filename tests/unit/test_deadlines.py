@@ -83,9 +83,12 @@ DECISIONS = [
     ("abandoned in the flow", linked(), TimerKind.ABANDON, ABANDON_AT, State.RETURNED_INCOMPLETE),
     # an optional link ignored by an account owing nothing demotes nothing
     ("abandoned with nothing owed", linked(snapshot=DONE), TimerKind.ABANDON, ABANDON_AT, State.VERIFIED),
-    ("abandoned past due", linked(snapshot=replace(owing("x", deadline=DUE), details_submitted=True,
-                                                   requirements=Requirements(currently_due=("x",), past_due=("x",)))),
-     TimerKind.ABANDON, ABANDON_AT, State.RETURNED_INCOMPLETE),
+    # a past-due account that ignored its link stays past due (Stripe says so, or its deadline passed)
+    ("abandoned, Stripe says past due", linked(snapshot=replace(DONE, requirements=Requirements(currently_due=("x",), past_due=("x",)))),
+     TimerKind.ABANDON, ABANDON_AT, State.PAST_DUE),
+    ("abandoned, our deadline passed before the link", linked(snapshot=owing("x", deadline=T0)), TimerKind.ABANDON, ABANDON_AT, State.PAST_DUE),
+    # the deadline passed after the link: the stored snapshot may be stale, the deadline timer asks Stripe
+    ("abandoned, deadline passed since", linked(snapshot=owing("x", deadline=T0 + DAY / 2)), TimerKind.ABANDON, ABANDON_AT, State.RETURNED_INCOMPLETE),
     ("abandon, but the holder came back", linked(State.VERIFIED, snapshot=DONE), TimerKind.ABANDON, ABANDON_AT, "already returned"),
     ("abandon, but a newer link was issued", linked(issued=T0 + DAY), TimerKind.ABANDON, ABANDON_AT, "re-issued"),
 ]  # fmt: skip

@@ -25,7 +25,7 @@ EXPECTED: dict[Trigger, dict[State, set[State]]] = {
         **dict.fromkeys(CLASSIFIED, CLASSIFIED),
     },
     Trigger.DEADLINE: {s: {S.PAST_DUE} for s in (S.CREATED, S.LINK_ISSUED, S.RETURNED_INCOMPLETE, S.VERIFIED)},
-    Trigger.ABANDON: {S.LINK_ISSUED: {S.RETURNED_INCOMPLETE, S.VERIFIED}},
+    Trigger.ABANDON: {S.LINK_ISSUED: {S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE}},
     Trigger.DEAUTHORIZE: {s: {S.DISABLED} for s in State},
 }  # fmt: skip
 

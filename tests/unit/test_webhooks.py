@@ -159,3 +159,43 @@ def test_the_inbox_entry_keeps_no_identity_data() -> None:
     assert "Zebediah" not in repr(entry.payload)
     assert entry.payload["data"]["object"]["details_submitted"] is True
     assert (entry.received_at, entry.created, entry.outcome) == (NOW, LATER, Outcome.APPLIED)
+
+
+def test_an_unknown_account_is_retried_only_while_we_are_creating_its_reference() -> None:
+    obj = {"id": "acct_new", "object": "account", "metadata": {"onboarding_fsm_ref": "seller-new"}}
+    e = event(obj=obj, account_id="acct_new")
+    ours = parse_account(obj)
+    assert isinstance(webhooks.decide(e, ours, None, NOW, CONFIG, creating=True), webhooks.Retry)
+    # no create of ours is open: another environment, a restored database, an orphan for reconcile
+    idle = webhooks.decide(e, ours, None, NOW, CONFIG)
+    assert isinstance(idle, Record) and idle.outcome is Outcome.IGNORED
+    untagged = replace(ours, platform_ref=None)
+    assert isinstance(webhooks.decide(e, untagged, None, NOW, CONFIG, creating=True), Record)
+    # a live event on a test engine is never retried
+    live = event(obj=obj, account_id="acct_new", livemode=True)
+    assert isinstance(webhooks.decide(live, ours, None, NOW, CONFIG, creating=True), Record)
+
+
+# our fetch at T0 (our clock) against events stamped by Stripe's clock, tolerance 5 s
+FETCHED = account(State.RETURNED_INCOMPLETE, fetched_at=T0, watermark=None)
+SKEW = [
+    ("clearly after our fetch", T0 + timedelta(seconds=6), REJECTED, Apply),
+    ("within tolerance, says something else", T0 + timedelta(seconds=3), REJECTED, Refetch),
+    ("within tolerance, before our fetch, says something else", T0 - timedelta(seconds=4), REJECTED, Refetch),
+    ("clearly before our fetch", T0 - timedelta(seconds=7), REJECTED, Record),
+]
+
+
+@pytest.mark.parametrize(("created", "obj", "expected"), [r[1:] for r in SKEW], ids=[r[0] for r in SKEW])
+def test_events_near_our_own_fetch_are_settled_by_asking_stripe(created: Any, obj: Any, expected: type) -> None:
+    decision = decide(event(obj=obj, created=created), FETCHED)
+    assert isinstance(decision, expected)
+    if isinstance(decision, Record):
+        assert decision.outcome is Outcome.STALE
+
+
+def test_an_event_near_our_fetch_that_agrees_with_it_applies_without_asking_stripe() -> None:
+    same = {"id": ID, "object": "account", "details_submitted": True}
+    stored = replace(FETCHED, snapshot=parse_account(same))
+    decision = decide(event(obj=same, created=T0 + timedelta(seconds=2)), stored)
+    assert isinstance(decision, Apply) and decision.change.after.snapshot == stored.snapshot

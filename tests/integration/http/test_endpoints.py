@@ -17,6 +17,7 @@ from adapters.http.serving import Served, bind
 from adapters.simulator.server import TEST_KEY
 from adapters.stripe_wire.signing import sign
 from onboarding_fsm import Settings, SettingsError, build_engine
+from onboarding_fsm.errors import StripeUnavailable
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 from tests.integration.http.conftest import Stack
 from tests.integration.http.holder import Holder
@@ -51,7 +52,7 @@ def signed(
 
 
 def test_webhook_answers(stack: Stack, acct: str) -> None:
-    stack.clock.advance(1)
+    stack.clock.advance(10)  # clearly after our own fetch (clock_skew_tolerance is 5 s)
     event = {"id": "evt_1", "object": "event", "type": "account.updated", "account": acct,
              "created": int(stack.clock.now().timestamp()), "livemode": False,
              "data": {"object": {**stack.sim.account_json(acct), "requirements": {"disabled_reason": "rejected.fraud"}}}}  # fmt: skip
@@ -60,6 +61,29 @@ def test_webhook_answers(stack: Stack, acct: str) -> None:
     assert first.json()["transition"] == {"from": "created", "to": "disabled"}
     again = post_webhook(stack, *signed(stack, event))
     assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
+
+
+def test_an_event_ahead_of_its_account_is_503_and_recorded_nowhere(stack: Stack, acct: str, db_url: str) -> None:
+    """Stripe delivered it between its answer to our create and our commit."""
+
+    class Timeout:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(stack.gateway, name)
+
+        def create_account(self, *args: Any, **kwargs: Any) -> Any:
+            raise StripeUnavailable("read timed out: Stripe may have created it")
+
+    creating = build_engine(Settings(database_url=db_url), clock=stack.clock, gateway=Timeout())  # type: ignore[arg-type]
+    with pytest.raises(StripeUnavailable):  # our create of seller-race is open (its intent is recorded)
+        creating.create_account("seller-race", "US", ["transfers"])
+    creating.close()
+    stack.clock.advance(10)
+    racing = {**stack.sim.account_json(acct), "id": "acct_racing", "metadata": {"onboarding_fsm_ref": "seller-race"}}
+    event = {"id": "evt_race", "object": "event", "type": "account.updated", "account": "acct_racing",
+             "created": int(stack.clock.now().timestamp()), "livemode": False, "data": {"object": racing}}  # fmt: skip
+    answer = post_webhook(stack, *signed(stack, event))
+    assert (answer.status_code, answer.json()["kind"]) == (503, "EventAheadOfAccount")
+    assert "evt_race" not in [e.event_id for e in stack.engine.inbox()]
 
 
 @pytest.mark.parametrize(
