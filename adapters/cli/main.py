@@ -118,7 +118,14 @@ def _can_reconcile(settings: Settings) -> bool:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = build_engine(settings, check_mode=True)
-    worker = bootstrap.build_worker(settings, engine, reconcile=_can_reconcile(settings))
+    reconciles = _can_reconcile(settings)
+    if not reconciles:
+        print(
+            "note: deadline timers ask Stripe about each account when they fire; this process's simulator "
+            "knows none of them, so they will wait (onboarding_fsm_timers_retrying) until a Stripe that does",
+            file=sys.stderr,
+        )
+    worker = bootstrap.build_worker(settings, engine, reconcile=reconciles)
     if args.until_idle:
         report = worker.run_until_idle()
         print(f"{len(report.transitions)} transition(s), {report.reminders} reminder(s), {report.skipped} obsolete")
