@@ -9,6 +9,7 @@ start-up, with a ``SettingsError`` rather than at the first webhook.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,27 @@ from .policy import Collection, Policy
 #: the simulator signs with this when nothing else is configured; refused in live mode
 SIMULATOR_WEBHOOK_SECRET = "whsec_onboarding_fsm_simulator"
 CONFIG_ENV = "ONBOARDING_FSM_CONFIG"
+ENV_PREFIX = "ONBOARDING_FSM_"
+#: ``ONBOARDING_FSM_*`` names that are not settings: the settings file, and the
+#: test suite's and CI's switches (tests/conftest.py, .ci/run, the browser test).
+#: Every other name must be a setting: a misspelt one (``..._WEBHOOK_SECRET``
+#: for ``..._WEBHOOK_SECRETS``) would otherwise be ignored without a word and
+#: the process would run on the default — the simulator's public secret, say.
+NOT_SETTINGS = frozenset(
+    {
+        CONFIG_ENV,
+        "ONBOARDING_FSM_TEST_POSTGRES_URL",
+        "ONBOARDING_FSM_REQUIRE_POSTGRES",
+        "ONBOARDING_FSM_REQUIRE_BROWSER",
+        "ONBOARDING_FSM_CHROMIUM",
+    }
+)
+#: the shortest ``session_secret`` accepted: HMAC-SHA256 keys should be at least
+#: as long as its 32-byte output (RFC 2104 §3); ``secrets.token_urlsafe(32)``
+#: gives 43 characters. A short secret can be guessed offline from one token.
+MIN_SESSION_SECRET = 32
+#: Stripe's API host: test mode against it is real Stripe, not a local server
+STRIPE_API_HOST = "api.stripe.com"
 #: the file ``Settings.from_file`` reads, for this construction only (never os.environ)
 _FILE: ContextVar[Path | None] = ContextVar("onboarding_fsm_settings_file", default=None)
 
@@ -108,6 +130,7 @@ class Settings(BaseSettings):
     max_conflict_retries: int = Field(5, ge=0, le=100)
 
     def __init__(self, **values: Any) -> None:
+        _refuse_unknown_environment(set(type(self).model_fields))
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -150,6 +173,27 @@ class Settings(BaseSettings):
     def _secrets_present(cls, value: list[SecretStr]) -> list[SecretStr]:
         if not value or any(not s.get_secret_value().strip() for s in value):
             raise ValueError("at least one non-empty webhook secret is required")
+        if any(not s.get_secret_value().startswith("whsec_") for s in value):
+            # every Stripe signing secret starts so; anything else is another value pasted here (an API key, say)
+            raise ValueError("webhook signing secrets start with 'whsec_' (Dashboard, or `stripe listen`)")
+        return value
+
+    @field_validator("stripe_api_key", "session_secret")
+    @classmethod
+    def _no_surrounding_space(cls, value: SecretStr | None) -> SecretStr | None:
+        """A copy-paste slip: Stripe refuses a key with a space, and only at the first call."""
+        if value is not None and value.get_secret_value() != value.get_secret_value().strip():
+            raise ValueError("has leading or trailing whitespace")
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SESSION_SECRET:
+            raise ValueError(
+                f"must be at least {MIN_SESSION_SECRET} characters (it signs start tokens and session cookies; "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         return value
 
     @field_validator("reminder_offsets_seconds")
@@ -165,6 +209,10 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        if parts.path.strip("/") or parts.query or parts.fragment or value.endswith(("?", "#")):
+            # the link URLs are this + refresh_path/return_path, and the routes are served at those paths:
+            # a path here points Stripe at URLs nothing answers; a query or fragment breaks them
+            raise ValueError(f"must be scheme://host[:port] only, got {value!r} (put paths in *_path)")
         return value.rstrip("/")
 
     @field_validator("refresh_path", "return_path", "start_path")
@@ -195,9 +243,32 @@ class Settings(BaseSettings):
                 raise ValueError("live mode needs an https public_base_url (Stripe refuses http link URLs)")
             if any(s.get_secret_value() == SIMULATOR_WEBHOOK_SECRET for s in self.webhook_secrets):
                 raise ValueError("live mode needs real webhook signing secrets, not the simulator's")
+            self._live_transport()
         elif key.startswith(("sk_live_", "rk_live_")):
             raise ValueError("a live key with livemode=false: set livemode=true or use a test key")
+        elif self.stripe_backend == "stripe" and self._real_stripe and self._simulator_secret:
+            raise ValueError(
+                "test mode against Stripe itself with the simulator's webhook secret: that secret is public "
+                "(it is in this repository), so anyone could sign events; use your endpoint's whsec_ secret"
+            )
         return self
+
+    def _live_transport(self) -> None:
+        """Live mode: nothing that carries the live key, a holder or a write goes unprotected."""
+        if self.stripe_api_base is not None and urlsplit(self.stripe_api_base).scheme != "https":
+            raise ValueError("live mode needs an https stripe_api_base (the live key would travel in cleartext)")
+        if self.return_page_url is not None and urlsplit(self.return_page_url).scheme == "http":
+            raise ValueError("live mode needs an https return_page_url (holders would leave over cleartext)")
+        if self.sqlite_synchronous == "OFF":
+            raise ValueError("live mode refuses sqlite_synchronous=OFF (a power loss could lose committed events)")
+
+    @property
+    def _real_stripe(self) -> bool:
+        return self.stripe_api_base is None or urlsplit(self.stripe_api_base).hostname == STRIPE_API_HOST
+
+    @property
+    def _simulator_secret(self) -> bool:
+        return any(s.get_secret_value() == SIMULATOR_WEBHOOK_SECRET for s in self.webhook_secrets)
 
     # --- derived values -----------------------------------------------------
 
@@ -247,6 +318,20 @@ class Settings(BaseSettings):
 
     def webhook_secret_values(self) -> list[str]:
         return [s.get_secret_value() for s in self.webhook_secrets]
+
+
+def _refuse_unknown_environment(fields: set[str]) -> None:
+    """Every ``ONBOARDING_FSM_*`` variable must name a setting (or be one of
+    ``NOT_SETTINGS``); pydantic-settings itself ignores the rest silently."""
+    known = {ENV_PREFIX + name.upper() for name in fields} | NOT_SETTINGS
+    unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        listed = ", ".join(hints)
+        raise SettingsError(f"unknown environment variable(s): {listed}; every {ENV_PREFIX}* variable names a setting")
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -282,9 +283,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except OnboardingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OnboardingError as exc:  # ours: settings refused, database unavailable, account not found ...
+        return _fail(exc, args.verbose, 2, str(exc))
+    except Exception as exc:  # a library's own (a database URL SQLAlchemy has no dialect for, say)
+        return _fail(exc, args.verbose, 1, f"{type(exc).__name__}: {exc}")
+
+
+def _fail(exc: Exception, verbose: bool, code: int, message: str) -> int:
+    """One line on stderr, so an operator (or a log scraper) sees the cause,
+    not 40 lines of traceback; ``-v`` adds the traceback for a bug report."""
+    line = " ".join(message.split())  # drivers' messages span lines (psycopg's hint)
+    hint = "" if verbose or code == 2 else " (-v for the traceback)"
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {line}{hint}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

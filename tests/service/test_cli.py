@@ -89,3 +89,33 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2 and "error:" in out
     code, out = run(capsys, "--config", str(tmp_path / "missing.toml"), "accounts")
     assert code == 2 and "not found" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:1/unreachable", 2),  # nothing listens on port 1
+        ("sqlite:///{tmp}/not-a-database.sqlite3", 1),
+        ("nosuchdialect://x", 1),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, code: int
+) -> None:
+    """Issue 9: an operator sees one line saying why, and a non-zero exit; never a traceback."""
+    (tmp_path / "not-a-database.sqlite3").write_text("plain text, not SQLite\n" * 100)
+    monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", url.format(tmp=tmp_path))
+    for argv in (["accounts"], ["db", "upgrade"], ["worker", "--until-idle"]):
+        status, out = run(capsys, *argv)
+        assert status == code, out
+        assert out.startswith("error: ") and out.count("\n") == 1 and "Traceback" not in out, out
+    status, out = run(capsys, "-v", "accounts")
+    assert status == code and "Traceback" in out, "-v keeps the traceback for a bug report"
+
+
+def test_a_refused_setting_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONBOARDING_FSM_WEBHOOK_SECRET", "whsec_misspelt")
+    status, out = run(capsys, "accounts")
+    assert status == 2 and out.count("\n") == 1 and "did you mean ONBOARDING_FSM_WEBHOOK_SECRETS" in out, out
