@@ -4,8 +4,14 @@ guaranteed order, retried with backoff until the endpoint answers 2xx.
 Knobs make the bad days reproducible: ``duplicate_rate`` re-sends an event,
 ``split_rate`` sends a second Event object (new id) for the same change,
 ``hold`` keeps events until ``deliver()`` is called, ``reorder`` shuffles
-each batch. A seeded RNG makes every run repeatable. Retries wait
-``retry_base * 2**(attempts-1)`` seconds (capped) on the simulator's clock.
+each batch. A seeded RNG makes every run repeatable.
+
+A failed delivery is retried as Stripe does in live mode: with exponential
+backoff (``retry_base * 2**(attempts-1)`` seconds, at most ``retry_cap``)
+for ``retry_for`` seconds (three days) after the first attempt, then given up
+(``dead``). Every time is the simulator's clock, so a test moves a
+``FakeClock`` and ``tick()`` (or the HTTP server's delivery thread) sends
+the retries that became due; nothing waits on wall time.
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ class Delivery:
     hold: bool = False
     reorder: bool = False
     seed: int = 0
-    max_attempts: int = 16
-    retry_base: float = 0.0
+    #: the first retry waits this long, each next one twice as long ...
+    retry_base: float = 1.0
+    #: ... but never longer than this (Stripe's Dashboard shows hourly retries late on)
     retry_cap: float = 3600.0
+    #: Stripe retries a live-mode event for up to three days (STRIPE_FACTS §3.3)
+    retry_for: float = 3 * 86400.0
+    #: None: as many attempts as fit in ``retry_for``
+    max_attempts: int | None = None
 
 
 @dataclass
@@ -45,6 +56,8 @@ class _Retry:
     event: dict[str, Any]
     attempts: int
     not_before: float
+    #: the first attempt's time: the retry window runs from it
+    first: float
 
 
 @dataclass
@@ -62,7 +75,7 @@ class Outbox:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.knobs.seed)
-        self._attempts: dict[int, int] = {}
+        self._attempts: dict[int, tuple[int, float | None]] = {}
 
     def sign(self, event: dict[str, Any], timestamp: int) -> tuple[bytes, str]:
         body = json.dumps(event, separators=(",", ":")).encode("utf-8")
@@ -72,19 +85,19 @@ class Outbox:
         """Take the queue and the retries now due; apply duplicate/split/reorder knobs."""
         due = [r for r in self.retry if r.not_before <= now]
         self.retry = [r for r in self.retry if r.not_before > now]
-        batch: list[tuple[dict[str, Any], int]] = [(e, 0) for e in self.queue] + [(r.event, r.attempts) for r in due]
+        batch = [(e, 0, None) for e in self.queue] + [(r.event, r.attempts, r.first) for r in due]
         self.queue = []
-        out: list[tuple[dict[str, Any], int]] = []
-        for event, attempts in batch:
-            out.append((event, attempts))
+        out: list[tuple[dict[str, Any], int, float | None]] = []
+        for event, attempts, first in batch:
+            out.append((event, attempts, first))
             if attempts == 0 and self._rng.random() < self.knobs.duplicate_rate:
-                out.append((event, attempts))
+                out.append((event, attempts, first))
             if attempts == 0 and self._rng.random() < self.knobs.split_rate:
-                out.append(({**event, "id": new_id()}, attempts))
+                out.append(({**event, "id": new_id()}, attempts, first))
         if self.knobs.reorder:
             self._rng.shuffle(out)
-        self._attempts = {id(e): a for e, a in out}
-        return [e for e, _ in out]
+        self._attempts = {id(e): (a, f) for e, a, f in out}
+        return [e for e, _, _ in out]
 
     def send(self, events: list[dict[str, Any]], timestamp: int) -> list[Attempt]:
         sent = []
@@ -98,15 +111,21 @@ class Outbox:
                 attempt.result = self.sink(body, header)
             except Exception as exc:  # any non-2xx: Stripe retries
                 attempt.error = exc
-                tries = self._attempts.get(id(event), 0) + 1
-                if tries >= self.knobs.max_attempts:
-                    self.dead.append(event)
-                else:
-                    wait = min(self.knobs.retry_base * 2 ** (tries - 1), self.knobs.retry_cap)
-                    self.retry.append(_Retry(event, tries, timestamp + wait))
+                self._failed(event, timestamp)
             self.log.append(attempt)
             sent.append(attempt)
         return sent
+
+    def _failed(self, event: dict[str, Any], now: int) -> None:
+        """Schedule the next attempt, or give up once the window (or ``max_attempts``) is spent."""
+        done, first = self._attempts.get(id(event), (0, None))
+        tries, first = done + 1, now if first is None else first
+        wait = min(self.knobs.retry_base * 2 ** min(tries - 1, 60), self.knobs.retry_cap)
+        out_of_time = now + wait > first + self.knobs.retry_for
+        if out_of_time or (self.knobs.max_attempts is not None and tries >= self.knobs.max_attempts):
+            self.dead.append(event)
+        else:
+            self.retry.append(_Retry(event, tries, now + wait, first))
 
     @property
     def pending(self) -> int:
