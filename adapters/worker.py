@@ -9,7 +9,7 @@ worker that was down fires what it missed, late but once, when it is back.
 
 Jobs: ``sweep`` on a short interval, ``wake`` re-armed at the earliest due
 time after every sweep (so a deadline does not wait for the next interval),
-and ``reconcile`` on its own interval. All coalesce, run one instance at a
+``reconcile`` on its own interval, and ``prune`` (retention) once a day. All coalesce, run one instance at a
 time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
 down cleanly, letting a running job finish its current transaction.
 """
@@ -32,7 +32,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from onboarding_fsm.engine import Engine, SweepReport
+from onboarding_fsm.engine import Engine, PruneReport, SweepReport
 from onboarding_fsm.reconcile import ReconcileReport, reconcile
 
 log = logging.getLogger("onboarding_fsm.worker")
@@ -46,10 +46,16 @@ class WorkerConfig:
     reconcile_stale_after: timedelta = timedelta(hours=24)
     misfire_grace: timedelta = timedelta(seconds=60)
     sweep_batch: int = 1000
+    #: retention (``Engine.prune``): daily is plenty for a cut-off counted in days; None: never
+    prune_interval: timedelta | None = timedelta(days=1)
+    #: the first prune, this long after start: not in the way of the first sweep
+    prune_delay: timedelta = timedelta(minutes=1)
 
     def __post_init__(self) -> None:
         if self.reconcile_interval is not None and self.reconcile_interval <= timedelta(0):
             raise ValueError("reconcile_interval must be positive (or None: no reconciliation)")
+        if self.prune_interval is not None and self.prune_interval <= timedelta(0):
+            raise ValueError("prune_interval must be positive (or None: no pruning)")
 
 
 class Worker:
@@ -156,6 +162,17 @@ class Worker:
             )
         return report
 
+    def prune(self) -> PruneReport:
+        """Retention: old published outbox messages and inbox payloads go; audit records stay."""
+        report = self.engine.prune()
+        log.info(
+            "prune before %s: %d outbox message(s) deleted, %d inbox payload(s) emptied",
+            report.before.isoformat(),
+            report.outbox_deleted,
+            report.inbox_emptied,
+        )
+        return report
+
     # --- lifecycle -------------------------------------------------------------------
 
     def configure(self) -> None:
@@ -172,6 +189,13 @@ class Worker:
                 IntervalTrigger(seconds=self.config.reconcile_interval.total_seconds()),
                 id="reconcile",
                 next_run_time=now + timedelta(seconds=1),
+            )
+        if self.config.prune_interval is not None:
+            self.scheduler.add_job(
+                self.prune,
+                IntervalTrigger(seconds=self.config.prune_interval.total_seconds()),
+                id="prune",
+                next_run_time=now + self.config.prune_delay,
             )
 
     def stop(self, *_: Any) -> None:

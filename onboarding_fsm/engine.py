@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import creation, inputs, links, moves
+from . import creation, inputs, links, moves, retention
 from .account import Account, FutureRequirements, Link, LinkFields, LinkParams, LinkType
 from .audit import Cause, ChainReport, Transition, verify_chain
 from .clock import ensure_utc
@@ -28,6 +28,7 @@ from .errors import AccountNotFound
 from .events import InboxEntry, WebhookResult
 from .ingestion import WebhookIngestion
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
+from .retention import PruneReport
 from .service import EngineStats, Transactions
 from .snapshot import AccountSnapshot
 from .states import Source, State, Trigger
@@ -35,7 +36,7 @@ from .sweeping import SweepReport, TimerSweep
 from .throttle import Throttle
 from .timers import TimerBacklog
 
-__all__ = ["Engine", "EngineStats", "SweepReport"]
+__all__ = ["Engine", "EngineStats", "PruneReport", "SweepReport"]
 
 
 class Engine:
@@ -294,6 +295,13 @@ class Engine:
             self._store.ack_outbox([message_id], self._clock.now())
             sent += 1
         return sent
+
+    def prune(self, now: datetime | None = None) -> PruneReport:
+        """Delete outbox messages published more than ``config.retention`` ago
+        and empty older inbox payloads, keeping the inbox rows (dedupe) and
+        every audit record (``retention``). Idempotent; the worker runs it daily."""
+        at = ensure_utc(now, "now") if now is not None else self._clock.now()
+        return self._store.prune(retention.cutoff(at, self.config.retention))
 
     def now(self) -> datetime:
         """The engine's time (its ``Clock``): for adapters that must keep time

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from .account import Account, AccountPage, CreationIntent, Link, LinkRequest, NewAccount
 from .audit import Transition
 from .events import InboxEntry
+from .retention import PruneReport
 from .snapshot import AccountSnapshot
 from .states import State
 from .timers import ClaimedTimer, Timer, TimerBacklog
@@ -182,6 +183,12 @@ class Store(Protocol):
 
     def timers(self, account_id: str) -> list[tuple[Timer, datetime | None]]:
         """All timers of an account with their fired time (None if unfired)."""
+        ...
+
+    def prune(self, before: datetime) -> PruneReport:
+        """Delete outbox messages published before ``before`` and empty the
+        payloads (to ``{}``) of inbox rows received before it, keeping the
+        rows; never touch the audit trail. In batches, so no transaction is long."""
         ...
 
     def close(self) -> None: ...

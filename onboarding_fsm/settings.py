@@ -32,6 +32,7 @@ from .account import FutureRequirements
 from .config import EngineConfig, LinkUrls
 from .errors import SettingsError
 from .policy import Collection, Policy
+from .retention import MIN_RETENTION
 
 #: the simulator signs with this when nothing else is configured; refused in live mode
 SIMULATOR_WEBHOOK_SECRET = "whsec_onboarding_fsm_simulator"
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
 
     # concurrency
     max_conflict_retries: int = Field(5, ge=0, le=100)
+
+    # retention: published outbox messages and inbox payloads older than this are pruned (never audit records);
+    # at least 4 days, Stripe's 3-day retry window and a margin (onboarding_fsm.retention)
+    retention_days: int = Field(90, ge=MIN_RETENTION.days, le=36500)
 
     def __init__(self, **values: Any) -> None:
         _refuse_unknown_environment(set(type(self).model_fields))
@@ -292,6 +297,7 @@ class Settings(BaseSettings):
             timer_retry_cap=timedelta(seconds=self.timer_retry_cap_seconds),
             clock_skew_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
             reconcile_inaccessible_share=self.reconcile_inaccessible_share,
+            retention=timedelta(days=self.retention_days),
         )
 
     @property

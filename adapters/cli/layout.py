@@ -20,7 +20,7 @@ ROOT = Path(onboarding_fsm.__file__).resolve().parents[1]
 
 #: the hexagon: what each core module is
 ROLES: dict[str, tuple[str, ...]] = {
-    "service layer": ("engine", "creating", "ingestion", "sweeping", "throttle", "service", "reconcile"),
+    "service layer": ("engine", "creating", "ingestion", "sweeping", "throttle", "service", "reconcile", "retention"),
     "pure decisions": ("classify", "webhooks", "deadlines", "links", "creation", "moves", "audit"),
     "ports": ("ports",),
     "wiring": ("bootstrap", "settings", "config"),

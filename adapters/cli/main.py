@@ -93,6 +93,16 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    engine = build_engine(_settings(args))
+    report = engine.prune(datetime.fromisoformat(args.now) if args.now else None)
+    print(
+        f"before {report.before.isoformat()}: {report.outbox_deleted} published outbox message(s) deleted, "
+        f"{report.inbox_emptied} inbox payload(s) emptied (inbox rows and audit records kept)"
+    )
+    return 0
+
+
 def cmd_start_url(args: argparse.Namespace) -> int:
     from adapters.http.auth import SignedTokenAuth
 
@@ -243,6 +253,10 @@ def parser() -> argparse.ArgumentParser:
         "--webhook-url", help="where to POST signed events (e.g. http://127.0.0.1:8000/webhooks/stripe)"
     )
     simulator.set_defaults(func=cmd_simulator)
+
+    prune = sub.add_parser("prune", help="retention: drop old published outbox messages and inbox payloads")
+    prune.add_argument("--now", help="ISO-8601 UTC time to prune as of (default: now)")
+    prune.set_defaults(func=cmd_prune)
 
     start_url = sub.add_parser("start-url", help="a signed start URL for an account (embedded token scheme)")
     start_url.add_argument("account")

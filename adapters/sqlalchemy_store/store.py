@@ -27,10 +27,11 @@ from onboarding_fsm.audit import Transition
 from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent, OnboardingError
 from onboarding_fsm.events import InboxEntry
+from onboarding_fsm.retention import PruneReport
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import Timer, TimerBacklog
 
-from . import rows
+from . import pruning, rows
 from .cache import AccountCache
 from .connection import READ_ONLY, create_sql_engine
 from .errors import translate
@@ -261,6 +262,21 @@ class SqlStore:
         query = sa.select(timers).where(timers.c.account_id == account_id).order_by(timers.c.due_at, timers.c.kind)
         with self._reading() as conn:
             return [(rows.timer(r._mapping), read_dt(r.fired_at)) for r in conn.execute(query)]
+
+    def prune(self, before: datetime) -> PruneReport:
+        deleted = self._in_batches(pruning.delete_published(before))
+        emptied = self._in_batches(pruning.empty_payloads(before))
+        return PruneReport(before=before, outbox_deleted=deleted, inbox_emptied=emptied)
+
+    def _in_batches(self, statement: sa.Delete | sa.Update) -> int:
+        """Run a batch-limited statement until it touches a short batch; each run commits alone."""
+        total = 0
+        while True:
+            with self._writer, self._translated(), self.engine.begin() as conn:
+                n = conn.execute(statement).rowcount
+            total += n
+            if n < pruning.BATCH:
+                return total
 
     def close(self) -> None:
         self.engine.dispose()

@@ -415,3 +415,36 @@ def test_rederiving_the_same_timer_keeps_its_lease_and_backoff(store: SqlStore) 
     with store.write() as tx:
         assert claim(tx, START + timedelta(minutes=5)) is None  # still backing off
         assert claim(tx, later) == ClaimedTimer(due, replace(acct, version=2), 1)
+
+
+def test_prune_deletes_published_outbox_rows_and_empties_old_inbox_payloads(store: SqlStore) -> None:
+    """Issue 9, item 11: retention. Old published messages go; pending ones,
+    inbox rows (their ids dedupe Stripe's retries) and audit records stay."""
+    from adapters.sqlalchemy_store.tables import outbox
+
+    insert(store, account())
+    cut = START + timedelta(days=90)
+    with store.write() as tx:
+        for n in range(3):
+            tx.emit("acct_1", "note", {"n": n}, START)
+        tx.record_event(replace(inbox("evt_old"), received_at=START))
+        tx.record_event(replace(inbox("evt_new"), received_at=cut + timedelta(seconds=1)))
+    ids = {p.get("n"): i for i, p in store.pending_outbox()}
+    store.ack_outbox([ids[0]], START + timedelta(days=1))  # published long ago
+    store.ack_outbox([ids[1]], cut + timedelta(seconds=1))  # published recently
+    history = store.history("acct_1")
+
+    report = store.prune(cut)
+
+    assert (report.before, report.outbox_deleted, report.inbox_emptied) == (cut, 1, 1)
+    with store.engine.connect() as conn:
+        kept = sorted(conn.execute(sa.select(outbox.c.payload)).scalars(), key=str)
+    assert {"n": 0} not in kept and {"n": 1} in kept and {"n": 2} in kept, "pending and recent messages stay"
+    entries = {e.event_id: e for e in store.inbox()}
+    assert entries["evt_old"].payload == {} and entries["evt_new"].payload == {"id": "evt_new"}
+    assert (entries["evt_old"].type, entries["evt_old"].outcome) == ("account.updated", Outcome.APPLIED)
+    with pytest.raises(DuplicateEvent), store.write() as tx:
+        tx.record_event(inbox("evt_old"))  # dedupe still knows it
+    assert store.history("acct_1") == history, "the audit trail is never pruned"
+    again = store.prune(cut)
+    assert (again.outbox_deleted, again.inbox_emptied) == (0, 0), "a second prune rewrites nothing"

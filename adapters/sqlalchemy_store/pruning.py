@@ -1,0 +1,39 @@
+"""Retention on SQL: the statements behind ``SqlStore.prune``.
+
+Both work in batches of ``BATCH`` rows, each its own short transaction, so
+pruning a large backlog never holds SQLite's one writer (or PostgreSQL row
+locks) for long, and a prune cut short has still done part of its work.
+Inbox rows are emptied, never deleted: their event ids dedupe Stripe's
+retries. The audit table is not named here at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .tables import outbox, webhook_events
+
+BATCH = 5000
+EMPTY: dict[str, object] = {}
+
+
+def delete_published(before: datetime, batch: int = BATCH) -> sa.Delete:
+    """Outbox messages published before ``before``; pending ones are never deleted."""
+    o = outbox.c
+    ids = sa.select(o.id).where(o.published_at.is_not(None), o.published_at < before).order_by(o.id).limit(batch)
+    return sa.delete(outbox).where(o.id.in_(ids.scalar_subquery()))
+
+
+def empty_payloads(before: datetime, batch: int = BATCH) -> sa.Update:
+    """Inbox rows received before ``before`` whose payload is not empty yet (so a
+    second prune rewrites nothing)."""
+    w = webhook_events.c
+    ids = (
+        sa.select(w.event_id)
+        .where(w.received_at < before, sa.cast(w.payload, sa.Text) != "{}")
+        .order_by(w.event_id)
+        .limit(batch)
+    )
+    return sa.update(webhook_events).where(w.event_id.in_(ids.scalar_subquery())).values(payload=EMPTY)
