@@ -1,17 +1,23 @@
-"""Webhook signatures checked with the Stripe SDK's ``WebhookSignature``.
+"""Webhook signatures, checked the way Stripe documents it.
 
-Only the HMAC check is delegated: ``construct_event`` would also build typed
-objects (~1.5 ms per event) and its tolerance reads the wall clock and lets
-future timestamps through, so the engine checks time against its own clock.
-``stripe`` is imported on first use (it takes ~0.2 s to import).
+The header is read by ``stripe_wire.signing.parse_header`` — one strict
+parser — and the HMAC is computed over exactly the timestamp it yields, which
+is what ``verify`` returns for the engine's age check. The SDK's
+``verify_header`` is no longer used: it re-parses the header with its own
+rules, and issue 9 showed that two parsers disagreeing on which ``t`` counts
+is a replay bypass. Every configured secret is tried against every ``v1``
+(secret rotation: Stripe sends one ``v1`` per active secret) in constant
+time. The raw body is signed as bytes, so a body that is not UTF-8 is
+refused for its signature first and, if signed, left to the event parser.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 
-from adapters.stripe_wire.signing import signed_timestamp
-from onboarding_fsm.errors import MalformedEvent, SignatureInvalid
+from adapters.stripe_wire.signing import expected_signature, parse_header
+from onboarding_fsm.errors import SignatureInvalid
 
 
 class StripeSignatureVerifier:
@@ -21,20 +27,15 @@ class StripeSignatureVerifier:
         self._secrets = tuple(secrets)
 
     def verify(self, payload: bytes, header: str | None) -> int:
-        import stripe
-
+        """The timestamp the matching signature covers; ``SignatureInvalid`` otherwise."""
         if not header or not isinstance(header, str):
             raise SignatureInvalid("missing Stripe-Signature header")
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedEvent("body is not UTF-8") from None
-        last: Exception | None = None
+        parsed = parse_header(header)
+        matched = False
         for secret in self._secrets:
-            try:
-                stripe.WebhookSignature.verify_header(text, header, secret, tolerance=None)
-            except stripe.SignatureVerificationError as exc:
-                last = exc
-                continue
-            return signed_timestamp(header)
-        raise SignatureInvalid(f"signature verification failed: {last}")
+            expected = expected_signature(payload, secret, parsed.timestamp)
+            for candidate in parsed.v1:
+                matched |= hmac.compare_digest(expected, candidate)  # no early exit: constant time
+        if not matched:
+            raise SignatureInvalid("no v1 signature matches the payload for any configured secret")
+        return parsed.timestamp
