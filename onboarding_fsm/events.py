@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from . import bounds
 from .audit import Transition
-from .clock import from_unix
-from .errors import MalformedEvent
+from .errors import MalformedEvent, MalformedPayload
 
 ACCOUNT_UPDATED = "account.updated"
 CAPABILITY_UPDATED = "capability.updated"
@@ -66,39 +66,51 @@ class InboxEntry:
 
 
 def parse_event(raw_body: bytes) -> Event:
+    """The event in ``raw_body``, or ``MalformedEvent`` for anything not shaped
+    as Stripe documents it — including what would break later: deep nesting,
+    huge or non-finite numbers, unstorable strings, out-of-range times, ids
+    longer than their columns (``bounds``)."""
     try:
         data = json.loads(raw_body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:  # the C decoder gives up near 1,000 levels
+        raise MalformedEvent("body is nested too deeply") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer over 4,300 digits
         raise MalformedEvent(f"body is not JSON: {exc.__class__.__name__}") from None
+    try:
+        return _event(data)
+    except MalformedEvent:
+        raise
+    except MalformedPayload as exc:
+        raise MalformedEvent(str(exc)) from None
+
+
+def _event(data: Any) -> Event:
     if not isinstance(data, dict):
         raise MalformedEvent("event must be a JSON object")
+    bounds.check_tree(data)
     if data.get("object", "event") != "event":
-        raise MalformedEvent(f"expected an event object, got {data.get('object')!r}")
-    event_id, event_type, created = data.get("id"), data.get("type"), data.get("created")
-    if not isinstance(event_id, str) or not event_id:
-        raise MalformedEvent("event.id must be a non-empty string")
-    if not isinstance(event_type, str) or not event_type:
-        raise MalformedEvent("event.type must be a non-empty string")
-    if isinstance(created, bool) or not isinstance(created, int):
-        raise MalformedEvent("event.created must be a unix timestamp")
+        raise MalformedEvent(f"expected an event object, got {data.get('object')!r:.40}")
+    event_id = bounds.identifier(data.get("id"), "event.id", bounds.MAX_EVENT_ID)
+    event_type = bounds.identifier(data.get("type"), "event.type", bounds.MAX_EVENT_ID)
+    created = bounds.unix_time(data.get("created"), "event.created")
     payload = data.get("data")
     if not isinstance(payload, dict) or not isinstance(payload.get("object"), dict):
         raise MalformedEvent("event.data.object must be an object")
     obj: dict[str, Any] = payload["object"]
     account = data.get("account")
-    if account is not None and not isinstance(account, str):
-        raise MalformedEvent("event.account must be a string")
     if account is None and event_type == ACCOUNT_UPDATED and isinstance(obj.get("id"), str):
         account = obj["id"]
     if account is None and event_type == CAPABILITY_UPDATED and isinstance(obj.get("account"), str):
         account = obj["account"]
+    if account is not None:
+        account = bounds.identifier(account, "event.account", bounds.MAX_ACCOUNT_ID)
     livemode = data.get("livemode", False)
     if not isinstance(livemode, bool):
         raise MalformedEvent("event.livemode must be a boolean")
     return Event(
         id=event_id,
         type=event_type,
-        created=from_unix(created),
+        created=created,
         livemode=livemode,
         account_id=account,
         object=obj,

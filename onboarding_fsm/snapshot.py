@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .clock import from_unix
+from . import bounds
 from .errors import MalformedPayload
 
 #: metadata key under which the engine tags accounts with the platform reference
@@ -129,11 +129,8 @@ def _bool(value: Any, where: str) -> bool:
 
 
 def _timestamp(value: Any, where: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedPayload(f"{where} must be a unix timestamp")
-    return from_unix(value)
+    """A bounded unix time: one past ``datetime``'s range would be an OverflowError."""
+    return None if value is None else bounds.unix_time(value, where)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -147,7 +144,10 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 def parse_requirements(raw: Any, where: str = "requirements") -> Requirements:
     data = _mapping(raw, where)
     errors = []
-    for item in data.get("errors") or ():
+    raw_errors = data.get("errors") or []
+    if not isinstance(raw_errors, list):
+        raise MalformedPayload(f"{where}.errors must be a list")
+    for item in raw_errors:
         entry = _mapping(item, f"{where}.errors[]")
         code = _opt_str(entry.get("code"), f"{where}.errors[].code") or "unknown"
         requirement = _opt_str(entry.get("requirement"), f"{where}.errors[].requirement") or ""
@@ -182,9 +182,7 @@ def parse_requirements(raw: Any, where: str = "requirements") -> Requirements:
 def parse_account(raw: Any) -> AccountSnapshot:
     """Build a snapshot from an Account in Stripe's JSON shape (or our stored subset)."""
     data = _mapping(raw, "account")
-    account_id = data.get("id")
-    if not isinstance(account_id, str) or not account_id:
-        raise MalformedPayload("account.id must be a non-empty string")
+    account_id = bounds.identifier(data.get("id"), "account.id", bounds.MAX_ACCOUNT_ID)
     obj = data.get("object", "account")
     if obj != "account":
         raise MalformedPayload(f"expected an account object, got {obj!r}")
@@ -198,18 +196,23 @@ def parse_account(raw: Any) -> AccountSnapshot:
         caps.append((str(name), status))
     metadata = _mapping(data.get("metadata"), "account.metadata")
     future_raw = data.get("future_requirements")
+    platform_ref = bounds.short_text(
+        metadata.get(PLATFORM_REF_KEY), f"account.metadata.{PLATFORM_REF_KEY}", bounds.MAX_PLATFORM_REF
+    )
     return AccountSnapshot(
         id=account_id,
         livemode=_bool(data.get("livemode"), "account.livemode"),
-        country=_opt_str(data.get("country"), "account.country"),
-        type=_opt_str(data.get("type"), "account.type"),
-        business_type=_opt_str(data.get("business_type"), "account.business_type"),
+        country=bounds.short_text(data.get("country"), "account.country", 2),  # ISO 3166-1 alpha-2
+        type=bounds.short_text(data.get("type"), "account.type", bounds.MAX_ENUM),
+        business_type=bounds.short_text(data.get("business_type"), "account.business_type", bounds.MAX_ENUM),
         controller=Controller(
-            type=_opt_str(controller.get("type"), "account.controller.type"),
-            requirement_collection=_opt_str(
-                controller.get("requirement_collection"), "account.controller.requirement_collection"
+            type=bounds.short_text(controller.get("type"), "account.controller.type", bounds.MAX_ENUM),
+            requirement_collection=bounds.short_text(
+                controller.get("requirement_collection"), "account.controller.requirement_collection", bounds.MAX_ENUM
             ),
-            stripe_dashboard=_opt_str(dashboard.get("type"), "account.controller.stripe_dashboard.type"),
+            stripe_dashboard=bounds.short_text(
+                dashboard.get("type"), "account.controller.stripe_dashboard.type", bounds.MAX_ENUM
+            ),
         ),
         capabilities=tuple(sorted(caps)),
         charges_enabled=_bool(data.get("charges_enabled"), "account.charges_enabled"),
@@ -218,7 +221,7 @@ def parse_account(raw: Any) -> AccountSnapshot:
         requirements=parse_requirements(data.get("requirements")),
         future_requirements=None if future_raw is None else parse_requirements(future_raw, "future_requirements"),
         deleted=_bool(data.get("deleted"), "account.deleted"),
-        platform_ref=_opt_str(metadata.get(PLATFORM_REF_KEY), f"account.metadata.{PLATFORM_REF_KEY}"),
+        platform_ref=platform_ref,
         created=_timestamp(data.get("created"), "account.created"),
     )
 

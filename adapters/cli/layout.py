@@ -28,7 +28,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 #: value types, enums, errors and the clock: imported by everything, drawn as one box, no edges
 DOMAIN = (
     "account", "snapshot", "states", "machine", "policy", "events", "timers", "errors", "clock", "redact", "inputs",
-    "diagram", "__init__",
+    "bounds", "diagram", "__init__",
 )  # fmt: skip
 #: imported for their value types by most modules: their incoming edges are left out too
 QUIET = ("audit", "config")
