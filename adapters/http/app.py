@@ -41,6 +41,7 @@ from onboarding_fsm.errors import (
 from onboarding_fsm.settings import Settings
 
 from .auth import Authenticator, from_settings
+from .bodies import capped_body
 from .limits import RefreshLimiter
 from .metrics import Metrics
 
@@ -100,11 +101,9 @@ def create_app(
         return engine.now().timestamp()
 
     async def webhook(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BYTES:
-            return JSONResponse({"error": "body too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
-            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await capped_body(request, MAX_WEBHOOK_BYTES)  # streamed: never read past the cap
+        if isinstance(body, Response):
+            return body
         try:
             result = await run_in_threadpool(engine.ingest_webhook, body, request.headers.get("stripe-signature"))
         except WebhookRejected as exc:
