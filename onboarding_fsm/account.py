@@ -112,6 +112,9 @@ class Account:
     fetched_at: datetime | None = None
     #: the engine's mode when the account was born (Stripe's Account has no such field)
     livemode: bool = False
+    #: when reconciliation first found it inaccessible (403/404); it is detached
+    #: only if still so after ``reconcile_confirm_after``; any fetch clears it
+    inaccessible_since: datetime | None = None
     deauthorized: bool = False
     link: LinkParams | None = None
     link_issued_at: datetime | None = None

@@ -59,6 +59,7 @@ def build_stripe_gateway(settings: Settings, *, check_mode: bool = False) -> Str
         api_base=settings.stripe_api_base,
         max_network_retries=settings.stripe_max_network_retries,
         timeout=settings.stripe_timeout_seconds,
+        call_budget=settings.stripe_call_budget_seconds,
     )
     if check_mode:
         gateway.check_mode(settings.livemode)
@@ -184,7 +185,12 @@ def build_simulated_stripe(
         server.start_delivery()
     url = url_of(sock)
     served = Served(server.app, sock) if background else None
-    options: dict[str, Any] = {"max_network_retries": 2, **(gateway_options or {})}
+    options: dict[str, Any] = {
+        "max_network_retries": 2,
+        "timeout": settings.stripe_timeout_seconds,
+        "call_budget": settings.stripe_call_budget_seconds,
+        **(gateway_options or {}),
+    }
     return SimulatedStripe(server, sock, url, served, StripeSdkGateway(TEST_KEY, api_base=url, **options), TEST_KEY)
 
 

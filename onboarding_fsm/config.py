@@ -91,6 +91,9 @@ class EngineConfig:
     #: reconcile detaches nothing when this share of the checked accounts is
     #: inaccessible (another platform's key, not a mass departure)
     reconcile_inaccessible_share: float = 0.5
+    #: an account reconcile cannot see is detached only if a run this much
+    #: later still cannot (one 403/404 is not proof: Stripe hiccups, keys rotate)
+    reconcile_confirm_after: timedelta = timedelta(hours=6)
     #: published outbox messages and inbox payloads older than this are pruned
     #: (``Engine.prune``); inbox rows and the audit trail are kept
     retention: timedelta = timedelta(days=90)

@@ -185,10 +185,26 @@ class Engine:
         self, account_id: str, reason: str, *, source: Source = Source.RECONCILE, actor: str | None = None
     ) -> Transition | None:
         """The platform lost the account (access refused, or deleted) without
-        a webhook saying so: disable it for good."""
+        a webhook saying so: disable it (until Stripe shows it again)."""
+        cause = Cause(source, actor=actor)
+        return self._change(account_id, lambda account, now: moves.detach(account, reason, cause, now))
 
+    def mark_inaccessible(self, account_id: str) -> Account:
+        """Reconciliation could not see the account: remember since when (the
+        first time only), so a later run can confirm before detaching."""
+        self._change(account_id, moves.inaccessible)
+        return self._require(account_id)
+
+    def restore(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Transition | None:
+        """A detached account Stripe shows this platform again: an audited
+        ``restore`` to where the snapshot classifies."""
+        cause = Cause(Source.RECONCILE, "restored", actor)
+        policy = self.config.policy
+        return self._change(snapshot.id, lambda account, now: moves.restore(account, snapshot, cause, now, policy))
+
+    def _change(self, account_id: str, decide: Callable[[Account, datetime], moves.Change | None]) -> Transition | None:
         def step(tx: WriteTx) -> Transition | None:
-            change = moves.detach(self._tx.load(tx, account_id), reason, Cause(source, actor=actor), self._clock.now())
+            change = decide(self._tx.load(tx, account_id), self._clock.now())
             if change is None:
                 return None
             self._tx.save(tx, change)

@@ -84,6 +84,7 @@ def classified(
 ) -> Change:
     """Move to where ``snapshot`` classifies (``return``) or may take the account (``sync``)."""
     result = classify(snapshot, policy, now=now, before=account.snapshot)
+    changes.setdefault("inaccessible_since", None)  # Stripe answered about it: accessible
     target = (
         result.state
         if trigger is Trigger.RETURN
@@ -122,6 +123,29 @@ def fetched(
     return classified(
         account, snapshot, trigger, cause, now, policy, watermark=watermark, synced_at=now, fetched_at=now
     )
+
+
+def inaccessible(account: Account, now: datetime) -> Change | None:
+    """Remember the first time reconciliation could not see the account (no
+    state change, no audit record: one 403 is not yet a fact); None if known."""
+    if account.detached or account.inaccessible_since is not None:
+        return None
+    after = replace(account, inaccessible_since=now, version=account.version + 1, updated_at=now)
+    return Change(account, after, None)
+
+
+def restore(account: Account, snapshot: AccountSnapshot, cause: Cause, now: datetime, policy: Policy) -> Change | None:
+    """A detached account Stripe shows this platform again: back to where the
+    snapshot classifies, through an audited ``restore``. None if not detached
+    or deleted at Stripe."""
+    if not account.detached or snapshot.deleted:
+        return None
+    result = classify(snapshot, policy, now=now, before=account.snapshot)
+    change = move(
+        account, Trigger.RESTORE, result.state, f"restored: {result.reason}", cause, now,
+        snapshot=snapshot, deauthorized=False, inaccessible_since=None, synced_at=now, fetched_at=now,
+    )  # fmt: skip
+    return replace(change, unknown=result.unknown)
 
 
 def detach(account: Account, reason: str, cause: Cause, now: datetime) -> Change | None:

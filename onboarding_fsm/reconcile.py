@@ -36,6 +36,7 @@ class DriftKind(StrEnum):
     SYNCED = "synced"  # Stripe said something the webhooks did not
     ADOPTED = "adopted"  # Stripe had an account of ours we had no row for
     DETACHED = "detached"  # the platform lost the account without a webhook
+    RESTORED = "restored"  # a detached account Stripe shows the platform again
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ class ReconcileReport:
     inaccessible: int = 0
     #: too many inaccessible: nothing was detached (a wrong key or mode)
     guarded: bool = False
+    #: inaccessible, not yet confirmed by a later run: left as they are
+    unconfirmed: list[str] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -116,6 +119,8 @@ def reconcile(
 
 
 def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileReport, actor: str) -> None:
+    """Detach what stayed inaccessible since an earlier run at least
+    ``reconcile_confirm_after`` ago; remember the first sighting of the rest."""
     report.inaccessible = len(missing)
     share = engine.config.reconcile_inaccessible_share
     if missing and len(missing) >= share * report.checked:
@@ -125,8 +130,17 @@ def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileRep
             f"{share:.0%}: a key of another platform or mode, not accounts leaving; nothing detached"
         )
         return
+    confirmed_before = engine.now() - engine.config.reconcile_confirm_after
     for local in missing:
-        _detach(engine, local, "access lost or not found at Stripe (reconcile)", report, actor)
+        if local.inaccessible_since is not None and local.inaccessible_since <= confirmed_before:
+            since = local.inaccessible_since.isoformat()
+            _detach(engine, local, f"inaccessible at Stripe since {since} (reconcile, confirmed)", report, actor)
+        else:
+            try:
+                engine.mark_inaccessible(local.stripe_account_id)
+            except OnboardingError as exc:
+                report.errors.append(f"{local.stripe_account_id}: {exc}")
+            report.unconfirmed.append(local.stripe_account_id)
 
 
 def _apply(
@@ -134,12 +148,15 @@ def _apply(
 ) -> None:
     try:
         try:
-            engine.get_account(snapshot.id)
+            local = engine.get_account(snapshot.id)
         except AccountNotFound:
             if snapshot.platform_ref and engine.find_account(snapshot.platform_ref) is None:
                 orphans.append(snapshot)
             return
         report.checked += 1
+        if local.detached:
+            _restore(engine, local, snapshot, report, actor)
+            return
         account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=actor)
         if transition is not None and transition.from_state != transition.to_state:
             report.drift.append(
@@ -154,6 +171,17 @@ def _apply(
             )
     except OnboardingError as exc:
         report.errors.append(f"{snapshot.id}: {exc}")
+
+
+def _restore(engine: Engine, local: Account, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+    transition = engine.restore(snapshot, actor=actor)
+    if transition is not None:
+        report.drift.append(
+            Drift(
+                local.stripe_account_id, local.platform_ref, transition.from_state, transition.to_state,
+                transition.reason, DriftKind.RESTORED,
+            )
+        )  # fmt: skip
 
 
 def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_max_network_retries: int = Field(2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    stripe_call_budget_seconds: float = Field(20.0, gt=0, le=600)  # one Stripe call, retries included
     stripe_rate_limit: float | None = Field(None, gt=0, le=10000)  # unset: 100/s live, 25/s test
     livemode: bool = False
 
@@ -101,7 +102,9 @@ class Settings(BaseSettings):
     return_page_url: str | None = None  # where the holder lands after return; default: a built-in page
     auth_hook: str | None = None  # "package.module:factory" -> Authenticator; required in live mode
     session_secret: SecretStr | None = None  # signs the embedded token scheme; random per process if unset
-    session_max_age_seconds: int = Field(900, ge=60, le=86400)
+    # the holder's session cookie: as long as a holder may take in Stripe's form
+    session_max_age_seconds: int = Field(86400, ge=60, le=7 * 86400)
+    start_token_max_age_seconds: int = Field(600, ge=30, le=86400)  # a start URL's token: single-use, short-lived
     refresh_limit: int = Field(10, ge=1)
     refresh_window_seconds: int = Field(600, ge=1)
 
@@ -123,6 +126,7 @@ class Settings(BaseSettings):
     timer_retry_base_seconds: float = Field(30.0, gt=0)
     timer_retry_cap_seconds: float = Field(3600.0, gt=0)
     reconcile_inaccessible_share: float = Field(0.5, gt=0, le=1)
+    reconcile_confirm_after_seconds: int = Field(6 * 3600, ge=60)
 
     # Stripe's clock against ours
     clock_skew_tolerance_seconds: float = Field(5.0, ge=0, le=300)
@@ -297,6 +301,7 @@ class Settings(BaseSettings):
             timer_retry_cap=timedelta(seconds=self.timer_retry_cap_seconds),
             clock_skew_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
             reconcile_inaccessible_share=self.reconcile_inaccessible_share,
+            reconcile_confirm_after=timedelta(seconds=self.reconcile_confirm_after_seconds),
             retention=timedelta(days=self.retention_days),
         )
 

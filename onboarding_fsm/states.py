@@ -34,6 +34,8 @@ class Trigger(StrEnum):
     DEADLINE = "deadline"
     ABANDON = "abandon"
     DEAUTHORIZE = "deauthorize"
+    #: a detached account Stripe shows this platform again (access granted anew)
+    RESTORE = "restore"
 
 
 class Source(StrEnum):

@@ -104,13 +104,20 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_start_url(args: argparse.Namespace) -> int:
-    from adapters.http.auth import SignedTokenAuth
+    from adapters.http.auth import SignedTokenAuth, link_marker_of
 
     settings = _settings(args)
     if settings.session_secret is None:
         print("error: set ONBOARDING_FSM_SESSION_SECRET (shared with the serving process)", file=sys.stderr)
         return 2
-    auth = SignedTokenAuth(settings.session_secret.get_secret_value(), max_age=settings.session_max_age_seconds)
+    engine = build_engine(settings)
+    engine.get_account(args.account)  # a clear error for an unknown account
+    auth = SignedTokenAuth(
+        settings.session_secret.get_secret_value(),
+        max_age=settings.session_max_age_seconds,
+        token_max_age=settings.start_token_max_age_seconds,
+        link_marker=link_marker_of(engine),  # single-use: the serving app checks the same marker
+    )
     print(f"{settings.start_url(args.account)}?token={auth.token_for(args.account, args.holder)}")
     return 0
 

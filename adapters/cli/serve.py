@@ -61,4 +61,6 @@ def _offer_a_start_url(settings: Settings, engine: Engine, auth: object, out: Te
     out.write(
         f"\nStart an onboarding in your browser:\n  {settings.start_url(account.stripe_account_id)}?token={token}\n"
     )
-    out.write(f"  (account {account.stripe_account_id}; the link is valid for {auth.max_age // 60} minutes)\n")
+    out.write(
+        f"  (account {account.stripe_account_id}; the link works once, within {auth.token_max_age // 60} minutes)\n"
+    )

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -40,10 +39,11 @@ from onboarding_fsm.errors import (
 )
 from onboarding_fsm.settings import Settings
 
-from .auth import Authenticator, from_settings
+from .auth import Authenticator, from_settings, link_marker_of
 from .bodies import capped_body
 from .limits import RefreshLimiter
 from .metrics import Metrics
+from .pools import Pools
 
 #: what ``create_app`` returns: an ASGI app to serve or mount
 App = Starlette
@@ -90,11 +90,14 @@ def create_app(
     settings = settings or Settings()
     if settings.engine_config() != engine.config:
         raise SettingsError("create_app needs the settings the engine was built from (its engine_config differs)")
-    auth = authenticator or from_settings(settings)
+    auth = authenticator or from_settings(settings, link_marker=link_marker_of(engine))
     if metrics is None:
         metrics = Metrics(engine.count_by_state, engine.timer_backlog)
         engine.subscribe(metrics)
     limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
+    #: starts are limited like refreshes: a start URL opened in a loop must not mint links forever
+    start_limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
+    pools = Pools()
     return_page = settings.return_page_url or settings.public_base_url + DONE_PATH
 
     def _now() -> float:
@@ -105,7 +108,9 @@ def create_app(
         if isinstance(body, Response):
             return body
         try:
-            result = await run_in_threadpool(engine.ingest_webhook, body, request.headers.get("stripe-signature"))
+            result = await pools.run(
+                pools.webhooks, engine.ingest_webhook, body, request.headers.get("stripe-signature")
+            )
         except WebhookRejected as exc:
             return JSONResponse({"error": str(exc), "kind": type(exc).__name__}, status_code=400)
         except RetryableError as exc:
@@ -117,25 +122,22 @@ def create_app(
             answer["transition"] = {"from": result.transition.from_state, "to": result.transition.to_state}
         return JSONResponse(answer)
 
-    def _authenticated(request: Request) -> tuple[str, str] | Response:
-        if request.method != "GET":  # HEAD from preview bots must not mint links
-            return _page("Method not allowed", "Open this page in a browser.", 405)
+    def _authenticated(request: Request, act: Callable[[str, str], Response]) -> Response:
         account_id = request.path_params["account"]
         holder = auth.authenticate(request, account_id)
         if holder is None:
             return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
-        return account_id, holder
-
-    async def guarded(request: Request, act: Callable[[str, str], Response]) -> Response:
-        """Authenticate, then run ``act(account, holder)`` (engine calls) off the event loop."""
-        checked = _authenticated(request)
-        if isinstance(checked, Response):
-            return checked
-        account_id, holder = checked
         try:
-            return await run_in_threadpool(act, account_id, holder)
+            return act(account_id, holder)
         except OnboardingError as exc:
             return _failure(exc)
+
+    async def guarded(request: Request, act: Callable[[str, str], Response]) -> Response:
+        """Authenticate, then run ``act(account, holder)`` (engine calls) in the
+        Stripe-bound threads: a hanging Stripe fills those, not the others."""
+        if request.method != "GET":  # HEAD from preview bots must not mint links
+            return _page("Method not allowed", "Open this page in a browser.", 405)
+        return await pools.run(pools.stripe_bound, _authenticated, request, act)
 
     def to_link(url: str) -> Response:
         response = RedirectResponse(url, status_code=303)
@@ -143,6 +145,8 @@ def create_app(
         return response
 
     def start_link(account_id: str, holder: str) -> Response:
+        if not start_limiter.allow(account_id, _now()):
+            return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
         response = to_link(engine.issue_link(account_id, actor=holder).url)
         auth.remember(response, account_id)
         return response
@@ -178,13 +182,13 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         try:
-            await run_in_threadpool(engine.ping)
+            await pools.run(pools.probes, engine.ping)
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
-        payload = await run_in_threadpool(generate_latest, metrics.registry)
+        payload = await pools.run(pools.probes, generate_latest, metrics.registry)
         return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(

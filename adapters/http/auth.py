@@ -4,26 +4,59 @@ Stripe's guide: authenticate the holder before redirecting to an Account
 Link, and remember that link-preview bots fetch URLs too. The app asks a
 pluggable ``Authenticator``; platforms plug in their own session check
 (``auth_hook = "package.module:factory"`` in settings). The embedded default,
-``SignedTokenAuth``, accepts a short-lived signed token on the start URL and
-then a signed, HttpOnly, short-lived cookie bound to the account for the
-refresh and return URLs Stripe sends the holder to. Live mode refuses to run
-on it.
+``SignedTokenAuth``, accepts a signed token on the start URL and then a
+signed, HttpOnly cookie bound to the account for the refresh and return URLs
+Stripe sends the holder to. Live mode refuses to run on it.
+
+* A start token is **single-use and short-lived**: it names the account's
+  last link issuance (``link_marker``) and expires after
+  ``start_token_max_age_seconds``. Starting issues a link, so the same token
+  no longer matches — in every web worker, with nothing stored.
+* The session cookie lives as long as a holder may take in Stripe's form
+  (``session_max_age_seconds``), one cookie per account (a second account in
+  the same browser does not evict the first), ``Secure`` when the platform is
+  served over https.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from onboarding_fsm.errors import SettingsError
+from onboarding_fsm.engine import Engine
+from onboarding_fsm.errors import OnboardingError, SettingsError
 from onboarding_fsm.settings import Settings
 
 COOKIE = "onboarding_fsm_session"
+_COOKIE_SAFE = re.compile(r"[A-Za-z0-9_]{1,64}")
+#: the account's last link issuance as text ("-" for none, "" for no such account)
+LinkMarker = Callable[[str], str]
+
+
+def link_marker_of(engine: Engine) -> LinkMarker:
+    """The account's last link issuance, read from the engine: what a start
+    token names, so that starting (which issues a link) uses it up."""
+
+    def marker(account_id: str) -> str:
+        try:
+            account = engine.get_account(account_id)
+        except OnboardingError:
+            return ""
+        return account.link_issued_at.isoformat() if account.link_issued_at else "-"
+
+    return marker
+
+
+def cookie_name(account_id: str) -> str | None:
+    """One cookie per account; None for an id no cookie name can carry."""
+    return f"{COOKIE}_{account_id}" if _COOKIE_SAFE.fullmatch(account_id) else None
 
 
 class Authenticator(Protocol):
@@ -37,36 +70,71 @@ class Authenticator(Protocol):
 
 
 class SignedTokenAuth:
-    def __init__(self, secret: str, *, max_age: int = 900, secure_cookie: bool = False) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        max_age: int = 86400,
+        token_max_age: int = 600,
+        secure_cookie: bool = False,
+        link_marker: LinkMarker | None = None,
+    ) -> None:
         self._tokens = URLSafeTimedSerializer(secret, salt="onboarding-fsm start")
         self._cookies = URLSafeTimedSerializer(secret, salt="onboarding-fsm session")
+        #: the session cookie's lifetime
         self.max_age = max_age
+        self.token_max_age = token_max_age
         self.secure_cookie = secure_cookie
+        self._marker = link_marker
 
     def token_for(self, account_id: str, holder: str = "holder") -> str:
-        """A start-URL token for ``account_id`` (send it to the signed-in holder)."""
-        return self._tokens.dumps({"account": account_id, "holder": holder})
+        """A start-URL token for ``account_id`` (send it to the signed-in holder):
+        good for one start, before any other link is issued, for a few minutes."""
+        data = {"account": account_id, "holder": holder}
+        if self._marker is not None:
+            data["link"] = self._marker(account_id)
+        return self._tokens.dumps(data)
 
-    def _check(self, serializer: URLSafeTimedSerializer, value: str | None, account_id: str) -> str | None:
-        if not value:
-            return None
-        try:
-            data = serializer.loads(value, max_age=self.max_age)
-        except BadSignature:  # includes expiry
-            return None
+    @staticmethod
+    def _holder(data: object, account_id: str) -> str | None:
         if not isinstance(data, dict) or data.get("account") != account_id:
             return None
         holder = data.get("holder")
         return f"holder:{holder}" if isinstance(holder, str) else None
 
+    def _token(self, value: str | None, account_id: str) -> str | None:
+        if not value:
+            return None
+        try:
+            data = self._tokens.loads(value, max_age=self.token_max_age)
+        except BadSignature:  # includes expiry
+            return None
+        holder = self._holder(data, account_id)
+        if holder is not None and self._marker is not None and data.get("link") != self._marker(account_id):
+            return None  # a link was issued since: this token was used (or outlived by another)
+        return holder
+
+    def _cookie(self, value: str | None, account_id: str) -> str | None:
+        if not value:
+            return None
+        try:
+            data = self._cookies.loads(value, max_age=self.max_age)
+        except BadSignature:
+            return None
+        return self._holder(data, account_id)
+
     def authenticate(self, request: Request, account_id: str) -> str | None:
-        return self._check(self._tokens, request.query_params.get("token"), account_id) or self._check(
-            self._cookies, request.cookies.get(COOKIE), account_id
+        name = cookie_name(account_id)
+        return self._token(request.query_params.get("token"), account_id) or (
+            self._cookie(request.cookies.get(name), account_id) if name else None
         )
 
     def remember(self, response: Response, account_id: str) -> None:
+        name = cookie_name(account_id)
+        if name is None:
+            return
         response.set_cookie(
-            COOKIE,
+            name,
             self._cookies.dumps({"account": account_id, "holder": "holder"}),
             max_age=self.max_age,
             httponly=True,
@@ -75,8 +143,9 @@ class SignedTokenAuth:
         )
 
 
-def from_settings(settings: Settings) -> Authenticator:
-    """The configured hook; the token scheme only outside live mode."""
+def from_settings(settings: Settings, link_marker: LinkMarker | None = None) -> Authenticator:
+    """The configured hook; the token scheme only outside live mode (its start
+    tokens single-use when ``link_marker`` is given, as ``create_app`` does)."""
     if settings.auth_hook:
         module_name, _, attr = settings.auth_hook.partition(":")
         try:
@@ -88,4 +157,10 @@ def from_settings(settings: Settings) -> Authenticator:
     if settings.livemode:
         raise SettingsError("live mode needs a real authentication hook (auth_hook = 'package.module:factory')")
     secret = settings.session_secret.get_secret_value() if settings.session_secret else secrets.token_urlsafe(32)
-    return SignedTokenAuth(secret, max_age=settings.session_max_age_seconds)
+    return SignedTokenAuth(
+        secret,
+        max_age=settings.session_max_age_seconds,
+        token_max_age=settings.start_token_max_age_seconds,
+        secure_cookie=settings.public_base_url.startswith("https://"),
+        link_marker=link_marker,
+    )

@@ -71,7 +71,7 @@ def _account_row(account_id: str, deadline: int, now: datetime) -> dict[str, Any
         "snapshot": _snapshot(account_id, deadline), "charges_enabled": True, "payouts_enabled": True,
         "details_submitted": True, "deauthorized": False, "watermark": now, "link_params": None,
         "link_issued_at": None, "link_expires_at": None, "audit_seq": 0, "audit_head": "0" * 64, "created_at": now,
-        "updated_at": now, "synced_at": now, "fetched_at": now,
+        "updated_at": now, "synced_at": now, "fetched_at": now, "inaccessible_since": None,
     }  # fmt: skip
 
 
@@ -116,7 +116,7 @@ _PG_ACCOUNT = {
     "charges_enabled": "true", "payouts_enabled": "true", "details_submitted": "true", "deauthorized": "false",
     "watermark": "now()", "link_params": "NULL", "link_issued_at": "NULL", "link_expires_at": "NULL",
     "audit_seq": "0", "audit_head": "repeat('0', 64)", "created_at": "now()", "updated_at": "now()",
-    "synced_at": "now()", "fetched_at": "now()",
+    "synced_at": "now()", "fetched_at": "now()", "inaccessible_since": "NULL",
 }  # fmt: skip
 _PG_TIMER = {
     "account_id": "id", "kind": "'deadline'", "due_at": "to_timestamp(deadline)", "fired_at": "NULL",

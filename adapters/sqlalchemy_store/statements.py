@@ -230,6 +230,7 @@ class Statements:
             "updated_at": dt(acct.updated_at),
             "synced_at": dt(acct.synced_at),
             "fetched_at": dt(acct.fetched_at),
+            "inaccessible_since": dt(acct.inaccessible_since),
         }
         if expected_version is not None:
             params["k_version"] = expected_version

@@ -86,6 +86,8 @@ accounts = Table(
     Column("synced_at", UTCDateTime(), nullable=False),
     # when we last fetched it ourselves (our clock; ``watermark`` is Stripe's)
     Column("fetched_at", UTCDateTime()),
+    # when reconciliation first could not see it (detached only once confirmed later)
+    Column("inaccessible_since", UTCDateTime()),
     # no index on synced_at: reconciliation scans rarely, ingestion writes it every event
     Index("ix_ofsm_accounts_state", "state"),
 )

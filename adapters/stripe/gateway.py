@@ -29,6 +29,7 @@ from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import SettingsError
 from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
+from .budget import RetryBudget
 from .errors import translate
 
 T = TypeVar("T")
@@ -42,38 +43,42 @@ class StripeSdkGateway:
         api_base: str | None = None,
         max_network_retries: int = 2,
         timeout: float = 30.0,
+        call_budget: float = 20.0,
         rate_limit_retries: int = 4,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         import stripe
 
+        self.budget = RetryBudget(call_budget, rate_limit_retries, backoff_base, backoff_cap)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=stripe.RequestsClient(timeout=self.budget.attempt_timeout(timeout, max_network_retries)),
         )
-        self._rate_limit_retries = rate_limit_retries
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
         self._sleep = sleep
+        self._monotonic = monotonic
         self.retried = 0
 
     def _call(self, fn: Callable[[], T]) -> T:
-        """Run one SDK call; back off and retry what the SDK leaves to us."""
-        for attempt in range(self._rate_limit_retries + 1):
+        """Run one SDK call; back off and retry what the SDK leaves to us,
+        within the call's budget."""
+        started = self._monotonic()
+        attempt = 0
+        while True:
             try:
                 return fn()
             except Exception as exc:
                 failure = translate(exc)
-                if not failure.retryable or attempt == self._rate_limit_retries:
+                delay = self.budget.delay(attempt, self._monotonic() - started) if failure.retryable else None
+                if delay is None:
                     raise failure from exc
                 self.retried += 1
-                delay = min(self._backoff_base * 2**attempt, self._backoff_cap)
+                attempt += 1
                 self._sleep(delay * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")
 
     @staticmethod
     def _snapshot(obj: Any) -> AccountSnapshot:

@@ -57,8 +57,9 @@ def chain() -> list:  # type: ignore[type-arg]
     return [first, second]
 
 
-def populate_0001(store: SqlStore) -> list:  # type: ignore[type-arg]
-    """Rows as the 0001 schema holds them (only its columns)."""
+def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[type-arg]
+    """Rows as the schema at ``revision`` holds them (only its columns)."""
+    timer_extra = {"wake_at": DUE, "attempts": 0} if revision >= "0002" else {}
     records = chain()
     with store.engine.begin() as conn:
         conn.execute(
@@ -79,14 +80,20 @@ def populate_0001(store: SqlStore) -> list:  # type: ignore[type-arg]
                     at=r.at, stripe_time=r.stripe_time, prev_hash=r.prev_hash, hash=r.hash,
                 )
             )  # fmt: skip
-        conn.execute(sa.insert(timers).values(account_id="acct_old", kind="deadline", due_at=DUE, fired_at=None))
-        conn.execute(sa.insert(timers).values(account_id="acct_old", kind="reminder", due_at=START, fired_at=START))
+        conn.execute(
+            sa.insert(timers).values(account_id="acct_old", kind="deadline", due_at=DUE, fired_at=None, **timer_extra)
+        )
+        late = {"wake_at": START, "attempts": 0} if timer_extra else {}
+        conn.execute(
+            sa.insert(timers).values(account_id="acct_old", kind="reminder", due_at=START, fired_at=START, **late)
+        )
     return records
 
 
-def test_0001_to_head_keeps_accounts_audit_and_timers(store: SqlStore) -> None:
-    upgrade(store, "0001")
-    records = populate_0001(store)
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(store: SqlStore, revision: str) -> None:
+    upgrade(store, revision)
+    records = populate(store, revision)
     store.migrate()  # to head, as `onboarding-fsm db upgrade` does
 
     account = store.get("acct_old")
@@ -94,7 +101,7 @@ def test_0001_to_head_keeps_accounts_audit_and_timers(store: SqlStore) -> None:
     assert (account.state, account.version, account.audit_head, account.watermark) == (
         State.LINK_ISSUED, 2, records[-1].hash, START,
     )  # fmt: skip
-    assert account.fetched_at is None  # not known for rows written before 0002
+    assert account.fetched_at is None and account.inaccessible_since is None  # not known for older rows
     history = store.history("acct_old")
     assert history == records  # every field, hashes untouched
     assert verify_chain("acct_old", history, account.audit_head).ok
@@ -108,7 +115,7 @@ def test_0001_to_head_keeps_accounts_audit_and_timers(store: SqlStore) -> None:
 
 def test_head_downgrades_to_0001_and_back(store: SqlStore) -> None:
     upgrade(store, "0001")
-    populate_0001(store)
+    populate(store)
     store.migrate()
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

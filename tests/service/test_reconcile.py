@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from onboarding_fsm import FakeClock, Source, State
 from onboarding_fsm.account import NewAccount
 from onboarding_fsm.bootstrap import build_engine
-from onboarding_fsm.errors import StripeAuthenticationFailed
+from onboarding_fsm.errors import StripeAccountInaccessible, StripeAuthenticationFailed
 from onboarding_fsm.reconcile import reconcile
+from onboarding_fsm.snapshot import AccountSnapshot
 from tests.conftest import World, make_settings, make_world
 
 
@@ -68,8 +70,10 @@ def test_a_missed_deauthorization_is_found_by_refetching_stale_accounts(world: W
     world.sim.delivery.hold = True
     world.sim.deauthorize(acct)  # event lost; the account vanishes from the listing
     world.clock.advance(timedelta(hours=25))
+    first = reconcile(world.engine, stale_after=timedelta(hours=24))
+    assert (first.refetched, first.checked, first.drift, first.unconfirmed) == (1, 3, [], [acct])
+    world.clock.advance(world.engine.config.reconcile_confirm_after)  # still inaccessible a while later
     report = reconcile(world.engine, stale_after=timedelta(hours=24))
-    assert (report.refetched, report.checked) == (1, 3)
     assert [(d.how, d.to_state) for d in report.drift] == [("detached", State.DISABLED)]
     view = world.engine.get_account(acct)
     assert (view.state, view.deauthorized) == (State.DISABLED, True)
@@ -126,10 +130,57 @@ def test_one_inaccessible_account_among_many_is_detached(world: World) -> None:
     world.sim.delivery.hold = True  # the deauthorization webhook is lost
     world.sim.deauthorize(accounts[0])
     world.clock.advance(timedelta(days=2))
+    assert reconcile(world.engine).unconfirmed == [accounts[0]]  # one answer is not proof yet
+    world.clock.advance(world.engine.config.reconcile_confirm_after)
     report = reconcile(world.engine)
     assert not report.guarded and (report.checked, report.inaccessible) == (4, 1)
     assert [d.account_id for d in report.drift] == [accounts[0]]
     assert [world.state(a) for a in accounts] == ["disabled", "created", "created", "created"]
+
+
+class BlindFor:
+    """Stripe answers 403 for some accounts (a hiccup, a key being rotated)."""
+
+    def __init__(self, world: World, blind: set[str]) -> None:
+        self.world, self.blind = world, blind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world.sim, name)
+
+    def retrieve_account(self, account_id: str) -> AccountSnapshot:
+        if account_id in self.blind:
+            raise StripeAccountInaccessible("no access", http_status=403, code="account_invalid")
+        return self.world.sim.retrieve_account(account_id)
+
+
+def test_one_403_detaches_nothing_and_a_clean_run_clears_it(world: World, db_url: str) -> None:
+    accounts = [world.create(f"seller-{n}") for n in range(4)]
+    world.clock.advance(timedelta(days=2))
+    blinded = build_engine(
+        make_settings(db_url), clock=world.clock, gateway=BlindFor(world, {accounts[1]}), store=world.store
+    )  # type: ignore[arg-type]
+    report = reconcile(blinded, full=False)
+    assert report.drift == [] and report.unconfirmed == [accounts[1]]
+    assert world.engine.get_account(accounts[1]).inaccessible_since == world.clock.now()
+    world.clock.advance(timedelta(hours=1))
+    clean = reconcile(world.engine, full=False, stale_after=timedelta(0))
+    assert clean.drift == [] and clean.unconfirmed == []
+    assert world.engine.get_account(accounts[1]).inaccessible_since is None  # seen again: forgotten
+    world.clock.advance(world.engine.config.reconcile_confirm_after)
+    assert reconcile(blinded, full=False, stale_after=timedelta(0)).drift == []  # a new first sighting
+    assert [world.state(a) for a in accounts] == ["created"] * 4
+
+
+def test_a_detached_account_stripe_shows_again_is_restored(world: World) -> None:
+    acct = world.create()
+    assert world.onboard(acct) == "verified"
+    world.engine.detach(acct, "access lost (an earlier, mistaken reconcile)")
+    assert world.state(acct) == "disabled"
+    report = reconcile(world.engine)  # Stripe lists it for this platform
+    assert [(d.how, d.from_state, d.to_state) for d in report.drift] == [("restored", State.DISABLED, State.VERIFIED)]
+    last = world.engine.history(acct)[-1]
+    assert (last.trigger.value, last.source.value, last.to_state) == ("restore", "reconcile", State.VERIFIED)
+    assert not world.engine.get_account(acct).deauthorized
 
 
 def test_a_bad_key_stops_the_run(world: World) -> None:

@@ -27,6 +27,8 @@ EXPECTED: dict[Trigger, dict[State, set[State]]] = {
     Trigger.DEADLINE: {s: {S.PAST_DUE} for s in (S.CREATED, S.LINK_ISSUED, S.RETURNED_INCOMPLETE, S.VERIFIED)},
     Trigger.ABANDON: {S.LINK_ISSUED: {S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE}},
     Trigger.DEAUTHORIZE: {s: {S.DISABLED} for s in State},
+    # issue 9: a detached account Stripe shows the platform again goes where its snapshot classifies
+    Trigger.RESTORE: {S.DISABLED: CLASSIFIED},
 }  # fmt: skip
 
 CASES = list(itertools.product(EXPECTED, State, State))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.http import SignedTokenAuth, create_app
+from adapters.http.auth import link_marker_of
 from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import Simulator
 from adapters.simulator.server import SimulatorServer
@@ -81,7 +82,7 @@ def make_stack(db_url: str, clock: FakeClock, **settings: object) -> Stack:
     store = build_store(settings_obj)
     store.migrate()
     engine = build_engine(settings_obj, clock=clock, gateway=stripe.gateway, store=store)
-    auth = SignedTokenAuth("test-secret", max_age=900)
+    auth = SignedTokenAuth("test-secret", link_marker=link_marker_of(engine))
     platform = Served(create_app(engine, settings_obj, authenticator=auth), platform_sock)
     return Stack(engine, settings_obj, store, stripe, platform, auth, clock)
 
