@@ -177,6 +177,9 @@ def test_faults_on_webhook_delivery_are_retried_like_stripe(stack: Stack, holder
     assert any(a.error is not None for a in stack.sim.outbox.log)  # 503 from us: Stripe will retry
     stack.store.write = stack.store.write.__wrapped__  # type: ignore[attr-defined,method-assign]
     stack.settle()
+    assert stack.state(acct) == "verified", "Stripe retries after a backoff, not at once"
+    stack.clock.advance(timedelta(seconds=stack.sim.delivery.retry_base))  # the first retry comes due
+    stack.settle()
     assert stack.state(acct) == "disabled"
 
 
