@@ -143,9 +143,10 @@ def test_timestamps_within_tolerance_are_accepted(world: World, acct: str, offse
 )
 def test_malformed_bodies_are_rejected_and_change_nothing(world: World, acct: str, body: bytes) -> None:
     before = snapshot_of_everything(world, acct)
+    now = int(world.clock.now().timestamp())  # signed as bytes: the SDK's signer needs UTF-8
+    header = f"t={now},v1={expected_signature(body, SIMULATOR_WEBHOOK_SECRET, now)}"
     with pytest.raises(MalformedEvent):
-        now = int(world.clock.now().timestamp())  # signed as bytes: the SDK's signer needs UTF-8
-        world.engine.ingest_webhook(body, f"t={now},v1={expected_signature(body, SIMULATOR_WEBHOOK_SECRET, now)}")
+        world.engine.ingest_webhook(body, header)
     assert snapshot_of_everything(world, acct) == before
 
 
