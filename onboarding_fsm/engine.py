@@ -109,15 +109,17 @@ class Engine:
         fields: LinkFields | str | None = None,
         future_requirements: FutureRequirements | str | None = None,
         actor: str | None = None,
+        last_issued: datetime | links.Unchecked | None = links.UNCHECKED,
     ) -> Link:
         """Mint an Account Link and move the account to ``link_issued``.
 
         The link's URL is returned to the caller and never stored; its
         parameters and expiry are, so ``refresh_link`` can mint the same one.
+        ``last_issued`` makes it once-only (``links.issued``): a start token's.
         """
         account = self._require(account_id)
         params = links.params(self.config, type, fields, future_requirements)
-        return self._mint(account, params, Trigger.ISSUE_LINK, Cause(Source.API, actor=actor))
+        return self._mint(account, params, Trigger.ISSUE_LINK, Cause(Source.API, actor=actor), last_issued)
 
     def refresh_link(self, account_id: str, *, actor: str | None = None) -> Link:
         """Handle the refresh_url: a new link with the last link's parameters."""
@@ -125,13 +127,21 @@ class Engine:
         params, trigger = links.refresh(account)
         return self._mint(account, params, trigger, Cause(Source.REFRESH, actor=actor))
 
-    def _mint(self, account: Account, params: LinkParams, trigger: Trigger, cause: Cause) -> Link:
+    def _mint(
+        self,
+        account: Account,
+        params: LinkParams,
+        trigger: Trigger,
+        cause: Cause,
+        last_issued: datetime | links.Unchecked | None = links.UNCHECKED,
+    ) -> Link:
         request = links.request(account, params, trigger, self.config)
         link = replace(self._gateway.create_account_link(request), params=params)
 
         def step(tx: WriteTx) -> Transition | None:
             current = self._tx.load(tx, account.stripe_account_id)
-            change = links.issued(current, params, trigger, cause, self._clock.now(), link.expires_at)
+            now = self._clock.now()
+            change = links.issued(current, params, trigger, cause, now, link.expires_at, last_issued=last_issued)
             self._tx.save(tx, change)
             return change.transition
 
@@ -182,12 +192,28 @@ class Engine:
         return change.after, change.transition
 
     def detach(
-        self, account_id: str, reason: str, *, source: Source = Source.RECONCILE, actor: str | None = None
+        self,
+        account_id: str,
+        reason: str,
+        *,
+        source: Source = Source.RECONCILE,
+        actor: str | None = None,
+        inaccessible_before: datetime | None = None,
     ) -> Transition | None:
         """The platform lost the account (access refused, or deleted) without
-        a webhook saying so: disable it (until Stripe shows it again)."""
+        a webhook saying so: disable it (until Stripe shows it again). With
+        ``inaccessible_before``, only if it was still marked inaccessible since
+        before then when the transaction runs (an answer meanwhile clears it)."""
         cause = Cause(source, actor=actor)
-        return self._change(account_id, lambda account, now: moves.detach(account, reason, cause, now))
+
+        def decide(account: Account, now: datetime) -> moves.Change | None:
+            if inaccessible_before is not None and (
+                account.inaccessible_since is None or account.inaccessible_since > inaccessible_before
+            ):
+                return None
+            return moves.detach(account, reason, cause, now)
+
+        return self._change(account_id, decide)
 
     def mark_inaccessible(self, account_id: str) -> Account:
         """Reconciliation could not see the account: remember since when (the

@@ -10,6 +10,7 @@ mints a link with the last link's parameters.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 from . import inputs
 from .account import Account, FutureRequirements, LinkFields, LinkParams, LinkRequest, LinkType
@@ -69,11 +70,36 @@ def request(account: Account, link: LinkParams, trigger: Trigger, config: Engine
     return wanted
 
 
+class Unchecked(Enum):
+    """No expectation about the account's last link (the usual case)."""
+
+    UNCHECKED = "unchecked"
+
+
+UNCHECKED = Unchecked.UNCHECKED
+
+
 def issued(
-    account: Account, link: LinkParams, trigger: Trigger, cause: Cause, now: datetime, expires_at: datetime
+    account: Account,
+    link: LinkParams,
+    trigger: Trigger,
+    cause: Cause,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    last_issued: datetime | Unchecked | None = UNCHECKED,
 ) -> Change:
     """The account once Stripe minted the link: ``link_issued``, with the
-    link's parameters and expiry (never its URL: it is a bearer credential)."""
+    link's parameters and expiry (never its URL: it is a bearer credential).
+
+    ``last_issued``: the link issuance the caller's authority was granted
+    for (a single-use start token names it). If another link was issued
+    since, this one is refused: checked in the transaction that records the
+    link, so two concurrent uses of one token cannot both succeed."""
+    if last_issued is not UNCHECKED and account.link_issued_at != last_issued:
+        raise LinkNotAllowed(
+            f"account {account.stripe_account_id}: this start was already used (a link was issued since)"
+        )
     reason = f"link={link.type.value}/{link.fields.value}/future={link.future_requirements.value}"
     return move(
         account,

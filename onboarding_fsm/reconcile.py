@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .account import Account
@@ -134,7 +134,8 @@ def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileRep
     for local in missing:
         if local.inaccessible_since is not None and local.inaccessible_since <= confirmed_before:
             since = local.inaccessible_since.isoformat()
-            _detach(engine, local, f"inaccessible at Stripe since {since} (reconcile, confirmed)", report, actor)
+            reason = f"inaccessible at Stripe since {since} (reconcile, confirmed)"
+            _detach(engine, local, reason, report, actor, confirmed_before)
         else:
             try:
                 engine.mark_inaccessible(local.stripe_account_id)
@@ -174,7 +175,13 @@ def _apply(
 
 
 def _restore(engine: Engine, local: Account, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
-    transition = engine.restore(snapshot, actor=actor)
+    """Only on Stripe's answer for this account alone: a listing page may predate
+    a deauthorization that arrived meanwhile."""
+    try:
+        fresh = engine.stripe_account(local.stripe_account_id)
+    except OnboardingError:
+        return  # not visible after all: it stays detached
+    transition = engine.restore(fresh, actor=actor)
     if transition is not None:
         report.drift.append(
             Drift(
@@ -195,8 +202,12 @@ def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, a
     )
 
 
-def _detach(engine: Engine, local: Account, reason: str, report: ReconcileReport, actor: str) -> None:
-    transition = engine.detach(local.stripe_account_id, reason, source=Source.RECONCILE, actor=actor)
+def _detach(
+    engine: Engine, local: Account, reason: str, report: ReconcileReport, actor: str, confirmed_before: datetime
+) -> None:
+    transition = engine.detach(
+        local.stripe_account_id, reason, source=Source.RECONCILE, actor=actor, inaccessible_before=confirmed_before
+    )
     if transition is not None:
         report.drift.append(
             Drift(local.stripe_account_id, local.platform_ref, local.state, State.DISABLED, reason, DriftKind.DETACHED)

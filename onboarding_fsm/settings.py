@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_max_network_retries: int = Field(2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(30.0, gt=0, le=300)
-    stripe_call_budget_seconds: float = Field(20.0, gt=0, le=600)  # one Stripe call, retries included
+    stripe_call_budget_seconds: float = Field(30.0, gt=0, le=600)  # one Stripe call, retries included
     stripe_rate_limit: float | None = Field(None, gt=0, le=10000)  # unset: 100/s live, 25/s test
     livemode: bool = False
 
@@ -218,10 +218,10 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
-        if parts.path.strip("/") or parts.query or parts.fragment or value.endswith(("?", "#")):
-            # the link URLs are this + refresh_path/return_path, and the routes are served at those paths:
-            # a path here points Stripe at URLs nothing answers; a query or fragment breaks them
-            raise ValueError(f"must be scheme://host[:port] only, got {value!r} (put paths in *_path)")
+        if parts.query or parts.fragment or value.endswith(("?", "#")):
+            # the link URLs are this + refresh_path/return_path: a query or fragment breaks them
+            # (a path is fine: it is where the app is mounted, e.g. https://pay.example/payments)
+            raise ValueError(f"must be scheme://host[:port][/mount] without query or fragment, got {value!r}")
         return value.rstrip("/")
 
     @field_validator("refresh_path", "return_path", "start_path")
@@ -332,17 +332,20 @@ class Settings(BaseSettings):
 
 
 def _refuse_unknown_environment(fields: set[str]) -> None:
-    """Every ``ONBOARDING_FSM_*`` variable must name a setting (or be one of
-    ``NOT_SETTINGS``); pydantic-settings itself ignores the rest silently."""
+    """An ``ONBOARDING_FSM_*`` variable that is almost a setting's name is a
+    typo pydantic-settings would ignore silently: refuse it. Others are left
+    alone: the environment is shared (Kubernetes injects
+    ``ONBOARDING_FSM_SERVICE_HOST`` / ``_PORT…`` for a Service of that name)."""
     known = {ENV_PREFIX + name.upper() for name in fields} | NOT_SETTINGS
     unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
-    if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
-            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.85)
+        if close:
+            hints.append(f"{name} (did you mean {close[0]}?)")
+    if hints:
         listed = ", ".join(hints)
-        raise SettingsError(f"unknown environment variable(s): {listed}; every {ENV_PREFIX}* variable names a setting")
+        raise SettingsError(f"unknown environment variable(s): {listed}; a misspelt setting would be ignored")
 
 
 @contextmanager

@@ -37,9 +37,10 @@ from onboarding_fsm.errors import (
     TriggerNotAllowed,
     WebhookRejected,
 )
+from onboarding_fsm.links import UNCHECKED
 from onboarding_fsm.settings import Settings
 
-from .auth import Authenticator, from_settings, link_marker_of
+from .auth import Authenticator, SignedTokenAuth, from_settings, link_marker_of
 from .bodies import capped_body
 from .limits import RefreshLimiter
 from .metrics import Metrics
@@ -49,6 +50,8 @@ from .pools import Pools
 App = Starlette
 MAX_WEBHOOK_BYTES = 1 << 20
 DONE_PATH = "/onboarding/done"
+#: a holder's request, once authenticated: (request, account id, holder) -> response
+Act = Callable[[Request, str, str], Response]
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:
@@ -122,17 +125,17 @@ def create_app(
             answer["transition"] = {"from": result.transition.from_state, "to": result.transition.to_state}
         return JSONResponse(answer)
 
-    def _authenticated(request: Request, act: Callable[[str, str], Response]) -> Response:
+    def _authenticated(request: Request, act: Act) -> Response:
         account_id = request.path_params["account"]
-        holder = auth.authenticate(request, account_id)
-        if holder is None:
-            return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
         try:
-            return act(account_id, holder)
+            holder = auth.authenticate(request, account_id)
+            if holder is None:
+                return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
+            return act(request, account_id, holder)
         except OnboardingError as exc:
             return _failure(exc)
 
-    async def guarded(request: Request, act: Callable[[str, str], Response]) -> Response:
+    async def guarded(request: Request, act: Act) -> Response:
         """Authenticate, then run ``act(account, holder)`` (engine calls) in the
         Stripe-bound threads: a hanging Stripe fills those, not the others."""
         if request.method != "GET":  # HEAD from preview bots must not mint links
@@ -144,19 +147,21 @@ def create_app(
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def start_link(account_id: str, holder: str) -> Response:
+    def start_link(request: Request, account_id: str, holder: str) -> Response:
         if not start_limiter.allow(account_id, _now()):
             return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
-        response = to_link(engine.issue_link(account_id, actor=holder).url)
+        # a start token is single-use: the link is recorded only if none was issued since the token's
+        last_issued = auth.started_from(request, account_id) if isinstance(auth, SignedTokenAuth) else UNCHECKED
+        response = to_link(engine.issue_link(account_id, actor=holder, last_issued=last_issued).url)
         auth.remember(response, account_id)
         return response
 
-    def refreshed_link(account_id: str, holder: str) -> Response:
+    def refreshed_link(request: Request, account_id: str, holder: str) -> Response:
         if not limiter.allow(account_id, _now()):
             return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
         return to_link(engine.refresh_link(account_id, actor=holder).url)
 
-    def returned(account_id: str, holder: str) -> Response:
+    def returned(request: Request, account_id: str, holder: str) -> Response:
         account = engine.handle_return(account_id, actor=holder)
         query = urlencode({"account": account_id, "state": account.state.value})
         return RedirectResponse(f"{return_page}?{query}", status_code=303)
@@ -188,7 +193,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
-        payload = await pools.run(pools.probes, generate_latest, metrics.registry)
+        payload = await pools.run(pools.scrapes, generate_latest, metrics.registry)
         return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(

@@ -24,6 +24,7 @@ import importlib
 import re
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -31,7 +32,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from onboarding_fsm.engine import Engine
-from onboarding_fsm.errors import OnboardingError, SettingsError
+from onboarding_fsm.errors import AccountNotFound, InvalidInput, SettingsError
+from onboarding_fsm.links import UNCHECKED, Unchecked
 from onboarding_fsm.settings import Settings
 
 COOKIE = "onboarding_fsm_session"
@@ -47,7 +49,7 @@ def link_marker_of(engine: Engine) -> LinkMarker:
     def marker(account_id: str) -> str:
         try:
             account = engine.get_account(account_id)
-        except OnboardingError:
+        except (AccountNotFound, InvalidInput):  # an outage propagates: a 503, not a "sign in" page
             return ""
         return account.link_issued_at.isoformat() if account.link_issued_at else "-"
 
@@ -123,6 +125,14 @@ class SignedTokenAuth:
             return None
         return self._holder(data, account_id)
 
+    def started_from(self, request: Request, account_id: str) -> datetime | Unchecked | None:
+        """The link issuance the request's start token names (its single use is
+        then enforced where the link is recorded); UNCHECKED without a valid token."""
+        if self._marker is None or self._token(request.query_params.get("token"), account_id) is None:
+            return UNCHECKED
+        marker = self._marker(account_id)
+        return datetime.fromisoformat(marker) if marker not in ("-", "") else None
+
     def authenticate(self, request: Request, account_id: str) -> str | None:
         name = cookie_name(account_id)
         return self._token(request.query_params.get("token"), account_id) or (
@@ -161,6 +171,6 @@ def from_settings(settings: Settings, link_marker: LinkMarker | None = None) -> 
         secret,
         max_age=settings.session_max_age_seconds,
         token_max_age=settings.start_token_max_age_seconds,
-        secure_cookie=settings.public_base_url.startswith("https://"),
+        secure_cookie=settings.public_base_url.lower().startswith("https://"),
         link_marker=link_marker,
     )

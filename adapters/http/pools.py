@@ -22,7 +22,7 @@ T = TypeVar("T")
 STRIPE_BOUND = 16
 #: webhook ingestion: the database, and rarely one Stripe re-fetch
 WEBHOOKS = 16
-#: /healthz and /metrics
+#: /healthz
 PROBES = 4
 
 
@@ -31,6 +31,8 @@ class Pools:
     stripe_bound: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(STRIPE_BOUND))
     webhooks: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(WEBHOOKS))
     probes: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(PROBES))
+    #: /metrics counts rows: a slow scrape must not delay /healthz
+    scrapes: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
 
     @staticmethod
     async def run(limiter: anyio.CapacityLimiter, fn: Callable[..., T], *args: object) -> T:

@@ -2,10 +2,14 @@
 
 A black-holed Stripe used to hold a request for minutes: the SDK's own
 retries times our 429/5xx retries, each waiting a full timeout. Every call
-now has one budget: each attempt's timeout is a share of it, and a retry is
-only started if its backoff still fits. A caller (a holder's start, a
-webhook's re-fetch, a timer) therefore waits at most about the budget, and
-gets ``StripeUnavailable`` — retryable — instead of a hung worker thread.
+now has one budget. One SDK call (its own attempts included) may use at most
+half of it — each attempt's timeout is its share of that half — and a retry
+of ours starts only if its backoff ends within the first half, so the retry
+too ends within the budget. A caller (a holder's start, a webhook's
+re-fetch, a timer) waits at most the budget and gets ``StripeUnavailable`` —
+retryable — instead of a hung worker thread. (A socket that trickles bytes
+slower than the read timeout is not bounded by this: ``requests`` times each
+read, not the response.)
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ class RetryBudget:
     backoff_cap: float = 8.0
 
     def attempt_timeout(self, timeout: float, sdk_retries: int) -> float:
-        """One HTTP attempt's timeout: the configured one, or the budget's share
-        when the SDK's own retries would otherwise outlast it."""
-        return min(timeout, self.total / (sdk_retries + 1))
+        """One HTTP attempt's timeout: the configured one, or its share of half
+        the budget when the SDK's own retries would otherwise outlast that."""
+        return min(timeout, self.total / (2 * (sdk_retries + 1)))
 
     def delay(self, attempt: int, elapsed: float) -> float | None:
         """The backoff before retry ``attempt + 1`` (0-based), or None when no
-        retry is left or its wait alone would overrun the budget."""
+        retry is left or the retry could not end within the budget."""
         if attempt >= self.retries:
             return None
         wait = min(self.backoff_base * 2**attempt, self.backoff_cap)
-        return wait if elapsed + wait < self.total else None
+        return wait if elapsed + wait <= self.total / 2 else None

@@ -43,7 +43,7 @@ class StripeSdkGateway:
         api_base: str | None = None,
         max_network_retries: int = 2,
         timeout: float = 30.0,
-        call_budget: float = 20.0,
+        call_budget: float = 30.0,
         rate_limit_retries: int = 4,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,

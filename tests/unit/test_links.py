@@ -139,3 +139,20 @@ def test_an_issued_link_records_its_parameters_and_expiry() -> None:
     t = change.transition
     assert t is not None and (t.from_state, t.to_state, t.actor, t.at) == (State.CREATED, State.LINK_ISSUED, "ops", now)
     assert (t.seq, t.prev_hash, after.audit_head) == (2, before.audit_head, t.hash)
+
+
+def test_a_once_only_link_is_refused_if_another_was_issued_since() -> None:
+    """A start token names the link issuance it was granted for; two uses of it
+    racing each other: the second finds the first's link and is refused."""
+    cause = Cause(Source.API)
+    fresh = account(State.CREATED)
+    first = links.issued(
+        fresh, LinkParams(), Trigger.ISSUE_LINK, cause, T0, T0 + timedelta(minutes=5), last_issued=None
+    )
+    racing = first.after  # the second use's transaction sees the first one's link
+    with pytest.raises(LinkNotAllowed, match="already used"):
+        links.issued(racing, LinkParams(), Trigger.ISSUE_LINK, cause, T0, T0 + timedelta(minutes=5), last_issued=None)
+    again = links.issued(racing, LinkParams(), Trigger.ISSUE_LINK, cause, T0, T0, last_issued=T0)  # the new token
+    assert again.after.link_issued_at == T0
+    unchecked = links.issued(racing, LinkParams(), Trigger.ISSUE_LINK, cause, T0, T0)  # the platform's own API call
+    assert unchecked.after.state is State.LINK_ISSUED

@@ -34,7 +34,6 @@ LIVE: dict[str, object] = {
         ({**LIVE, "webhook_secrets": ["live_secret"]}, "whsec_"),
         ({"session_secret": "s"}, "at least 32 characters"),
         ({"session_secret": "x" * 31}, "at least 32 characters"),
-        ({"public_base_url": "https://platform.example/app"}, "scheme://host"),
         ({"public_base_url": "https://platform.example?a=1"}, "scheme://host"),
         ({"public_base_url": "https://platform.example/#top"}, "scheme://host"),
         ({"stripe_backend": "stripe", "stripe_api_key": " sk_test_x", "webhook_secrets": ["whsec_a"]}, "whitespace"),
@@ -60,6 +59,9 @@ def test_the_safe_neighbours_are_accepted() -> None:
         sqlite_synchronous="NORMAL",
     )
     assert Settings(public_base_url="https://platform.example/").public_base_url == "https://platform.example"
+    # the app mounted under a prefix (README: app.mount("/payments", create_app(...)))
+    mounted = Settings(public_base_url="https://platform.example/payments/")
+    assert mounted.refresh_url("acct_1") == "https://platform.example/payments/onboarding/acct_1/refresh"
     assert Settings().webhook_secret_values() == [SIMULATOR_WEBHOOK_SECRET]
 
 
@@ -73,6 +75,13 @@ def test_a_misspelt_environment_variable_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("onboarding_fsm_databse_url", "sqlite:///x.db")  # names are case-insensitive
     with pytest.raises(SettingsError, match="onboarding_fsm_databse_url"):
         Settings()
+
+
+def test_variables_of_a_shared_environment_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes injects these for a Service named onboarding-fsm: not typos of a setting."""
+    for name in ("ONBOARDING_FSM_SERVICE_HOST", "ONBOARDING_FSM_PORT", "ONBOARDING_FSM_PORT_8000_TCP_ADDR"):
+        monkeypatch.setenv(name, "10.0.0.7")
+    assert Settings().database_url
 
 
 def test_every_onboarding_fsm_name_the_repository_uses_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
