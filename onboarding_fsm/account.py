@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -89,6 +89,18 @@ class NewAccount:
 class AccountPage:
     accounts: tuple[AccountSnapshot, ...]
     has_more: bool
+
+
+def every_account(page_after: Callable[[str | None], AccountPage]) -> Iterator[AccountSnapshot]:
+    """Every account of a Stripe listing, following its cursor page by page
+    (``page_after(None)`` is the first page)."""
+    cursor: str | None = None
+    while True:
+        page = page_after(cursor)
+        yield from page.accounts
+        if not page.has_more or not page.accounts:
+            return
+        cursor = page.accounts[-1].id
 
 
 @dataclass(frozen=True, slots=True)

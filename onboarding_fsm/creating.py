@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from . import creation
-from .account import Account, CreationIntent, NewAccount
+from .account import Account, CreationIntent, NewAccount, every_account
 from .audit import Cause, Transition
 from .errors import ConcurrencyConflict, PermanentError, StripeIdempotencyConflict
 from .ports import StripeGateway, WriteTx
@@ -57,13 +57,7 @@ class AccountCreation:
         return prior
 
     def _created_since(self, since: datetime) -> Iterator[AccountSnapshot]:
-        cursor: str | None = None
-        while True:
-            page = self._gateway.list_accounts(limit=100, starting_after=cursor, created_gte=since)
-            yield from page.accounts
-            if not page.has_more or not page.accounts:
-                return
-            cursor = page.accounts[-1].id
+        return every_account(lambda cursor: self._gateway.list_accounts(starting_after=cursor, created_gte=since))
 
     def insert(self, new: NewAccount, snapshot: AccountSnapshot, cause: Cause) -> Account:
         def step(tx: WriteTx) -> tuple[Account, tuple[Transition, ...]]:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import creation, inputs, links, moves, retention
-from .account import Account, FutureRequirements, Link, LinkFields, LinkParams, LinkType
+from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkParams, LinkType, every_account
 from .audit import Cause, ChainReport, Transition, verify_chain
 from .clock import ensure_utc
 from .config import EngineConfig
@@ -283,14 +283,12 @@ class Engine:
 
     def stripe_accounts(self, *, page_size: int = 100) -> Iterator[AccountSnapshot]:
         """Every account Stripe lists for the platform, page by page, not applied."""
-        cursor: str | None = None
-        while True:
+
+        def page_after(cursor: str | None) -> AccountPage:
             self.throttle.wait()
-            page = self._gateway.list_accounts(limit=page_size, starting_after=cursor)
-            yield from page.accounts
-            if not page.has_more or not page.accounts:
-                return
-            cursor = page.accounts[-1].id
+            return self._gateway.list_accounts(limit=page_size, starting_after=cursor)
+
+        return every_account(page_after)
 
     def stale_accounts(self, older_than: timedelta, *, batch: int = 500) -> Iterator[Account]:
         """Accounts not detached whose snapshot is older than ``older_than``."""

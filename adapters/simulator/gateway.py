@@ -52,11 +52,7 @@ class SimulatedGateway:
         self, *, limit: int = 100, starting_after: str | None = None, created_gte: datetime | None = None
     ) -> AccountPage:
         """Newest first; ``created_gte`` is Stripe's ``created[gte]`` (as the SDK adapter sends it)."""
-        params: dict[str, Any] = {"limit": limit}
-        if starting_after:
-            params["starting_after"] = starting_after
-        if created_gte is not None:
-            params["created"] = {"gte": int(created_gte.timestamp())}
+        params = stripe_params.account_list(limit, starting_after, created_gte)
         page = self.api.list_accounts(params)
         return AccountPage(tuple(parse_account(a) for a in page["data"]), bool(page["has_more"]))
 

@@ -105,11 +105,7 @@ class StripeSdkGateway:
     def list_accounts(
         self, *, limit: int = 100, starting_after: str | None = None, created_gte: datetime | None = None
     ) -> AccountPage:
-        params: dict[str, Any] = {"limit": limit}
-        if starting_after:
-            params["starting_after"] = starting_after
-        if created_gte is not None:
-            params["created"] = {"gte": int(created_gte.timestamp())}
+        params = stripe_params.account_list(limit, starting_after, created_gte)
         page = self._call(lambda: self._client.v1.accounts.list(params))  # type: ignore[arg-type]
         return AccountPage(tuple(self._snapshot(a) for a in page.data), bool(page.has_more))
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from onboarding_fsm.account import LinkRequest, NewAccount
 from onboarding_fsm.snapshot import PLATFORM_REF_KEY
+
+
+def account_list(limit: int, starting_after: str | None, created_gte: datetime | None) -> dict[str, Any]:
+    """``GET /v1/accounts``: cursor and Stripe's ``created[gte]`` filter."""
+    params: dict[str, Any] = {"limit": limit}
+    if starting_after:
+        params["starting_after"] = starting_after
+    if created_gte is not None:
+        params["created"] = {"gte": int(created_gte.timestamp())}
+    return params
 
 
 def account_create(new: NewAccount) -> dict[str, Any]:
