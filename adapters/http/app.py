@@ -153,7 +153,7 @@ def create_app(
         # a start token is single-use: the link is recorded only if none was issued since the token's
         last_issued = auth.started_from(request, account_id) if isinstance(auth, SignedTokenAuth) else UNCHECKED
         response = to_link(engine.issue_link(account_id, actor=holder, last_issued=last_issued).url)
-        auth.remember(response, account_id)
+        auth.remember(response, account_id, holder)
         return response
 
     def refreshed_link(request: Request, account_id: str, holder: str) -> Response:

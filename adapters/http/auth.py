@@ -37,6 +37,8 @@ from onboarding_fsm.links import UNCHECKED, Unchecked
 from onboarding_fsm.settings import Settings
 
 COOKIE = "onboarding_fsm_session"
+#: how this scheme's holders are recorded: ``holder:<name from the start token>``
+HOLDER_PREFIX = "holder:"
 _COOKIE_SAFE = re.compile(r"[A-Za-z0-9_]{1,64}")
 #: the account's last link issuance as text ("-" for none, "" for no such account)
 LinkMarker = Callable[[str], str]
@@ -66,8 +68,10 @@ class Authenticator(Protocol):
         """The holder's identity (recorded as the audit actor), or None to refuse."""
         ...
 
-    def remember(self, response: Response, account_id: str) -> None:
-        """Called after a successful start (e.g. to set a session cookie)."""
+    def remember(self, response: Response, account_id: str, holder: str) -> None:
+        """Called after a successful start with the identity ``authenticate``
+        returned for it (e.g. to set a session cookie that authenticates the
+        same holder on the refresh and return URLs)."""
         ...
 
 
@@ -102,7 +106,7 @@ class SignedTokenAuth:
         if not isinstance(data, dict) or data.get("account") != account_id:
             return None
         holder = data.get("holder")
-        return f"holder:{holder}" if isinstance(holder, str) else None
+        return f"{HOLDER_PREFIX}{holder}" if isinstance(holder, str) else None
 
     def _token(self, value: str | None, account_id: str) -> str | None:
         if not value:
@@ -139,13 +143,16 @@ class SignedTokenAuth:
             self._cookie(request.cookies.get(name), account_id) if name else None
         )
 
-    def remember(self, response: Response, account_id: str) -> None:
+    def remember(self, response: Response, account_id: str, holder: str) -> None:
+        """A session cookie for ``holder`` (as ``authenticate`` named them:
+        ``holder:<name>``); it carries the bare name, so the cookie
+        authenticates exactly the same ``holder:<name>``."""
         name = cookie_name(account_id)
         if name is None:
             return
         response.set_cookie(
             name,
-            self._cookies.dumps({"account": account_id, "holder": "holder"}),
+            self._cookies.dumps({"account": account_id, "holder": holder.removeprefix(HOLDER_PREFIX)}),
             max_age=self.max_age,
             httponly=True,
             secure=self.secure_cookie,

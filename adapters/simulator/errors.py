@@ -5,6 +5,7 @@ every gateway raises them), with the error body Stripe sends for each."""
 from __future__ import annotations
 
 import secrets
+import string
 from typing import Any
 
 from onboarding_fsm.errors import (
@@ -33,9 +34,15 @@ class FormError(SimulatorError):
     """The hosted form refuses the input (missing fields, wrong SMS code)."""
 
 
+_REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
+
+
 def request_id() -> str:
-    """A Stripe-shaped request id (``req_…``), as every answer carries."""
-    return "req_" + secrets.token_hex(7)
+    """A new Stripe-shaped request id: ``req_`` and 14 random letters and
+    digits, unique per request, as Stripe's ``Request-Id`` header carries.
+    The one source of request ids: the HTTP server's header, the in-process
+    gateway's answers and every refusal's ``request_id`` come from here."""
+    return "req_" + "".join(secrets.choice(_REQUEST_ID_ALPHABET) for _ in range(14))
 
 
 def invalid(message: str, param: str | None = None, code: str | None = "parameter_invalid") -> StripeRequestFailed:

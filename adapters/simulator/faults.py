@@ -7,7 +7,6 @@ answer leaves — the case idempotency keys exist for.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -94,8 +93,7 @@ class FaultInjector:
             kind = "api_error" if fault.status >= 500 else "invalid_request_error"
             code = "rate_limit" if fault.status == 429 else None
             response = error_response(fault.status, f"injected {fault.status}", kind=kind, code=code)
-            response.headers["Request-Id"] = "req_" + secrets.token_hex(7)
-            await response(scope, receive, send)
+            await response(scope, receive, send)  # its Request-Id: ``server.RequestIds``
         else:
 
             async def swallow(message: Message) -> None:

@@ -4,7 +4,9 @@
   ``ending_before``, ``created``), ``/v1/accounts/{id}`` (GET, POST),
   ``/v1/account_links`` (POST), ``/v1/balance`` (GET, for the SDK adapter's
   mode check) — form-encoded nested parameters in (``wire``), Stripe's JSON
-  out, ``Request-Id`` on every answer, Stripe's error JSON and status codes;
+  out, a new ``Request-Id`` on every answer under ``/v1/`` (``RequestIds``:
+  successes, refusals, replays, unknown URLs, injected faults), Stripe's error
+  JSON and status codes;
 * Bearer keys, each a platform's (``api_keys``: key -> platform name; the
   default platform's ``TEST_KEY`` and another platform's ``OTHER_TEST_KEY``):
   a key sees only its platform's accounts, 403 ``account_invalid`` for the rest;
@@ -19,7 +21,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,13 +30,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onboarding_fsm.errors import StripeFailure
 
 from .api import StripeApi
 from .delivery import HttpSink
-from .errors import SimulatorError, error_body, failure_body, refused_by_validation
+from .errors import SimulatorError, error_body, failure_body, refused_by_validation, request_id
 from .faults import FaultInjector, FaultPlan, error_response
 from .idempotency import Answer, fingerprint
 from .pages import HostedPages
@@ -51,6 +52,29 @@ Handler = Callable[[StripeApi, dict[str, Any]], dict[str, Any]]
 def _failure(exc: StripeFailure) -> Answer:
     body = json.dumps(failure_body(exc)).encode()
     return Answer(exc.http_status or 400, body, keep=not refused_by_validation(exc))
+
+
+class RequestIds:
+    """Raw ASGI middleware: every answer under ``/v1/`` carries a new
+    ``Request-Id`` (``errors.request_id``), as Stripe's do — an idempotent
+    replay too: it is another request, marked ``Idempotent-Replayed: true``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        header = (b"request-id", request_id().encode())
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", ()) if h[0].lower() != b"request-id"]
+                message = {**message, "headers": [*kept, header]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 class SimulatorServer:
@@ -82,7 +106,7 @@ class SimulatorServer:
             Route("/setup/s/{token}", pages.form, methods=["GET", "POST"]),
             Route("/", pages.index, methods=["GET"]),
         ]
-        self.app: ASGIApp = FaultInjector(Starlette(routes=routes), self.faults)
+        self.app: ASGIApp = RequestIds(FaultInjector(Starlette(routes=routes), self.faults))
 
     # --- webhooks ------------------------------------------------------------------
 
@@ -122,11 +146,6 @@ class SimulatorServer:
         return (name, key) if name is not None else None
 
     async def _api(self, request: Request, handler: Handler) -> Response:
-        response = await self._answer(request, handler)
-        response.headers["Request-Id"] = "req_" + secrets.token_hex(7)
-        return response
-
-    async def _answer(self, request: Request, handler: Handler) -> Response:
         who = self._platform(request)
         if who is None:
             return error_response(401, "Invalid API Key provided.")

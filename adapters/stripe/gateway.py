@@ -10,7 +10,11 @@
   retries are retried here with bounded exponential backoff and jitter;
 * every SDK exception becomes the engine's error tree (retryable vs
   permanent) with Stripe's request id kept; Account objects become snapshots
-  at the boundary — nothing from ``stripe`` reaches the core.
+  at the boundary — nothing from ``stripe`` reaches the core;
+* every answer's ``Request-Id`` (the SDK keeps the response on the returned
+  object as ``last_response``) goes on the snapshot or link it became, for the
+  audit trail; a listing's goes on every account of its page, since that
+  answer is what a sync acts on.
 
 ``stripe`` is imported when the gateway is built, never at import time.
 """
@@ -20,19 +24,35 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from adapters.stripe_wire import params as stripe_params
 from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
+from onboarding_fsm.bounds import identifier
 from onboarding_fsm.clock import from_unix
-from onboarding_fsm.errors import SettingsError
+from onboarding_fsm.errors import MalformedPayload, SettingsError
 from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
 from .budget import RetryBudget
 from .errors import translate
 
 T = TypeVar("T")
+
+#: the longest ``Request-Id`` kept (Stripe's are ``req_`` and 14 characters)
+MAX_REQUEST_ID = 255
+
+
+def request_id_of(obj: Any) -> str | None:
+    """The ``Request-Id`` header of the answer ``obj`` came from, when it is
+    a sane id (short printable ASCII); None when the server sent none."""
+    response = getattr(obj, "last_response", None)
+    value = getattr(response, "request_id", None)
+    try:
+        return identifier(value, "Request-Id", MAX_REQUEST_ID)
+    except MalformedPayload:
+        return None
 
 
 class StripeSdkGateway:
@@ -81,8 +101,11 @@ class StripeSdkGateway:
                 self._sleep(delay * random.uniform(0.5, 1.0))
 
     @staticmethod
-    def _snapshot(obj: Any) -> AccountSnapshot:
-        return parse_account(obj.to_dict())
+    def _snapshot(obj: Any, request_id: str | None = None) -> AccountSnapshot:
+        """``obj`` as a snapshot, tagged with the request id of the answer it
+        came in (its own, unless it is an item of a listing)."""
+        snapshot = parse_account(obj.to_dict())
+        return replace(snapshot, request_id=request_id or request_id_of(obj))
 
     # --- the port ------------------------------------------------------------------
 
@@ -107,7 +130,8 @@ class StripeSdkGateway:
     ) -> AccountPage:
         params = stripe_params.account_list(limit, starting_after, created_gte)
         page = self._call(lambda: self._client.v1.accounts.list(params))  # type: ignore[arg-type]
-        return AccountPage(tuple(self._snapshot(a) for a in page.data), bool(page.has_more))
+        listing = request_id_of(page)
+        return AccountPage(tuple(self._snapshot(a, listing) for a in page.data), bool(page.has_more))
 
     def create_account_link(self, request: LinkRequest) -> Link:
         params = stripe_params.account_link(request)
@@ -117,6 +141,7 @@ class StripeSdkGateway:
             created_at=from_unix(link.created),
             expires_at=from_unix(link.expires_at),
             params=request.params,
+            request_id=request_id_of(link),
         )
 
     # --- start-up check ---------------------------------------------------------

@@ -4,10 +4,12 @@ simulator's HTTP server over a loopback socket."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from adapters.http.serving import Served, bind, url_of
@@ -186,6 +188,55 @@ def test_account_update_links_only_where_the_platform_collects(gateway: StripeGa
     assert info.value.param == "type"
     custom = gateway.create_account(new("s2", type="custom"), idempotency_key="k2")
     assert gateway.create_account_link(link_request(custom.id, type=LinkType.ACCOUNT_UPDATE)).url
+
+
+def test_every_answer_carries_its_own_request_id(gateway: StripeGateway) -> None:
+    """Stripe's ``Request-Id`` of each call's answer, for the audit trail's cause."""
+    created = gateway.create_account(new(), idempotency_key="k1")
+    replayed = gateway.create_account(new(), idempotency_key="k1")  # another request, though its answer is replayed
+    retrieved = gateway.retrieve_account(created.id)
+    again = gateway.retrieve_account(created.id)
+    updated = gateway.update_account(created.id, {"business_profile": {"name": "Shop"}})
+    link = gateway.create_account_link(link_request(created.id))
+    ids = [a.request_id for a in (created, replayed, retrieved, again, updated, link)]
+    assert all(i is not None and re.fullmatch(r"req_[A-Za-z0-9]+", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+    assert replayed == created and again == retrieved  # the id is not part of what Stripe says about the account
+
+
+def test_a_listing_tags_its_accounts_with_its_own_request_id(gateway: StripeGateway) -> None:
+    for n in range(2):
+        gateway.create_account(new(f"s{n}"), idempotency_key=f"k{n}")
+    first, second = gateway.list_accounts(), gateway.list_accounts()
+    (one,) = {a.request_id for a in first.accounts}
+    (two,) = {a.request_id for a in second.accounts}
+    assert one and two and one != two and re.fullmatch(r"req_[A-Za-z0-9]+", one)
+
+
+def test_the_simulator_server_answers_every_api_call_with_a_new_request_id(clock: FakeClock) -> None:
+    sock = bind()
+    server = SimulatorServer(Simulator(clock, hosted_base_url=url_of(sock)))
+    served = Served(server.app, sock)
+    api, auth = served.url + "/v1", {"Authorization": f"Bearer {TEST_KEY}"}
+    try:
+        created = httpx.post(f"{api}/accounts", data={"country": "US"}, headers={**auth, "Idempotency-Key": "k1"})
+        replay = httpx.post(f"{api}/accounts", data={"country": "US"}, headers={**auth, "Idempotency-Key": "k1"})
+        server.faults.add("status", status=429, path_prefix="/v1/balance")
+        answers = [
+            created,
+            replay,
+            httpx.get(f"{api}/accounts/{created.json()['id']}", headers=auth),
+            httpx.get(f"{api}/accounts", headers={"Authorization": "Bearer sk_test_nope"}),  # 401
+            httpx.get(f"{api}/charges", headers=auth),  # 404
+            httpx.get(f"{api}/balance", headers=auth),  # the injected 429
+        ]
+    finally:
+        served.stop()
+    assert [a.status_code for a in answers] == [200, 200, 200, 401, 404, 429]
+    ids = [a.headers.get("Request-Id", "") for a in answers]
+    assert all(re.fullmatch(r"req_[A-Za-z0-9]{14}", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)  # a replay is another request: its answer is the first one's
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == created.json()
 
 
 def test_link_for_unknown_account(gateway: StripeGateway) -> None:

@@ -223,7 +223,7 @@ class HeaderAuth:
     def authenticate(self, request: Request, account_id: str) -> str | None:
         return "user:7" if request.headers.get("x-user") == "7" else None
 
-    def remember(self, response: Response, account_id: str) -> None:
+    def remember(self, response: Response, account_id: str, holder: str) -> None:
         return None
 
 

@@ -54,6 +54,25 @@ def test_a_second_account_in_the_same_browser_keeps_the_first_session(stack: Sta
     assert back.status_code == 303  # not 401: the first account's cookie survived
 
 
+def test_the_session_is_the_holder_who_started(stack: Stack, holder: Holder) -> None:
+    acct = stack.create()
+    start = f"{stack.settings.start_url(acct)}?token={stack.auth.token_for(acct, 'alice@example')}"
+    assert holder.get(start).status_code == 303
+    base = f"{stack.platform.url}/onboarding/{acct}"
+    assert holder.get(f"{base}/refresh").status_code == 303  # the session cookie only, from here on
+    assert holder.get(f"{base}/return").status_code == 303
+    history = stack.engine.history(acct)
+    assert [t.trigger.value for t in history] == ["create", "issue_link", "refresh", "return"]
+    assert [t.actor for t in history[1:]] == ["holder:alice@example"] * 3
+
+
+def test_a_session_cookie_names_exactly_the_holder_it_remembers() -> None:
+    auth = from_settings(Settings(session_secret="s" * 40))
+    assert isinstance(auth, SignedTokenAuth)
+    for holder in ("holder:alice@example", "holder:holder", "holder:holder:x"):
+        assert auth.authenticate(request_with(session_cookie(auth, "acct_1", holder)), "acct_1") == holder
+
+
 def request_with(cookies: dict[str, str], query: str = "") -> Request:
     header = "; ".join(f"{k}={v}" for k, v in cookies.items())
     scope = {"type": "http", "method": "GET", "path": "/", "query_string": query.encode(),
@@ -61,9 +80,9 @@ def request_with(cookies: dict[str, str], query: str = "") -> Request:
     return Request(scope)
 
 
-def session_cookie(auth: SignedTokenAuth, account_id: str) -> dict[str, str]:
+def session_cookie(auth: SignedTokenAuth, account_id: str, holder: str = "holder:holder") -> dict[str, str]:
     response = Response()
-    auth.remember(response, account_id)
+    auth.remember(response, account_id, holder)
     raw = response.headers["set-cookie"]
     name, _, rest = raw.partition("=")
     return {name: rest.split(";", 1)[0]}
@@ -90,7 +109,7 @@ def test_the_cookie_is_per_account_http_only_and_secure_behind_https() -> None:
     assert isinstance(plain, SignedTokenAuth) and isinstance(secure, SignedTokenAuth)
     for auth, wanted in ((plain, False), (secure, True)):
         response = Response()
-        auth.remember(response, "acct_1")
+        auth.remember(response, "acct_1", "holder:holder")
         cookie = response.headers["set-cookie"]
         assert cookie.startswith(f"{COOKIE}_acct_1=") and "HttpOnly" in cookie
         assert ("Secure" in cookie) is wanted
