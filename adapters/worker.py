@@ -9,7 +9,8 @@ worker that was down fires what it missed, late but once, when it is back.
 
 Jobs: ``sweep`` on a short interval, ``wake`` re-armed at the earliest due
 time after every sweep (so a deadline does not wait for the next interval),
-``reconcile`` on its own interval, and ``prune`` (retention) once a day. All coalesce, run one instance at a
+``reconcile`` on its own interval, ``checkpoint`` (sealing new audit records into
+the checkpoint chain) every minute, and ``prune`` (retention) once a day. All coalesce, run one instance at a
 time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
 down cleanly, letting a running job finish its current transaction.
 """
@@ -32,6 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from onboarding_fsm.checkpoints import Checkpoint
 from onboarding_fsm.engine import Engine, PruneReport, SweepReport
 from onboarding_fsm.reconcile import ReconcileReport, reconcile
 
@@ -50,12 +52,17 @@ class WorkerConfig:
     prune_interval: timedelta | None = timedelta(days=1)
     #: the first prune, this long after start: not in the way of the first sweep
     prune_delay: timedelta = timedelta(minutes=1)
+    #: seal new audit records into the checkpoint chain this often (the window
+    #: in which a truncated chain shows only in the cross-checks); None: never
+    checkpoint_interval: timedelta | None = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
         if self.reconcile_interval is not None and self.reconcile_interval <= timedelta(0):
             raise ValueError("reconcile_interval must be positive (or None: no reconciliation)")
         if self.prune_interval is not None and self.prune_interval <= timedelta(0):
             raise ValueError("prune_interval must be positive (or None: no pruning)")
+        if self.checkpoint_interval is not None and self.checkpoint_interval <= timedelta(0):
+            raise ValueError("checkpoint_interval must be positive (or None: no checkpoints)")
 
 
 class Worker:
@@ -173,6 +180,16 @@ class Worker:
         )
         return report
 
+    def checkpoint(self) -> list[Checkpoint]:
+        """Seal the audit records written since the last checkpoint."""
+        made = self.engine.audit.checkpoint()
+        if made:
+            head = made[-1]
+            log.info(
+                "audit checkpoint %d: %d record(s) sealed, head %s", head.seq, sum(c.records for c in made), head.hash
+            )
+        return made
+
     # --- lifecycle -------------------------------------------------------------------
 
     def configure(self) -> None:
@@ -189,6 +206,13 @@ class Worker:
                 IntervalTrigger(seconds=self.config.reconcile_interval.total_seconds()),
                 id="reconcile",
                 next_run_time=now + timedelta(seconds=1),
+            )
+        if self.config.checkpoint_interval is not None:
+            self.scheduler.add_job(
+                self.checkpoint,
+                IntervalTrigger(seconds=self.config.checkpoint_interval.total_seconds()),
+                id="checkpoint",
+                next_run_time=now + timedelta(seconds=2),
             )
         if self.config.prune_interval is not None:
             self.scheduler.add_job(
@@ -228,7 +252,9 @@ class Worker:
         self.stop()
 
     def run_until_idle(self) -> SweepReport:
-        """One sweep until nothing is due (cron-friendly and for tests)."""
+        """One sweep until nothing is due, then a checkpoint (cron-friendly and for tests)."""
         report = self.sweep()
         assert report is not None
+        if self.config.checkpoint_interval is not None:
+            self.checkpoint()
         return report

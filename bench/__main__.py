@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from . import ingest, micro, timers
+from . import audit, ingest, micro, timers
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     from . import http
 
     http.main(quick=args.quick)
+    audit.main(accounts=10_000 if args.quick else 100_000, rounds=3)
     if not args.postgres:
         print("\nPostgreSQL benchmarks skipped: pass --postgres URL or set ONBOARDING_FSM_TEST_POSTGRES_URL")
         return

@@ -69,6 +69,8 @@ class Link:
     created_at: datetime
     expires_at: datetime
     params: LinkParams = field(default_factory=LinkParams)
+    #: Stripe's ``Request-Id`` of the call that minted it
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,22 +3,51 @@
 Each record's hash covers its content and the previous record's hash, so
 editing, deleting or reordering any row breaks every hash after it;
 ``verify_chain`` finds the first broken link. The hashed form is a JSON array
-in a fixed field order with ISO-8601 UTC times, independent of the database.
+in a fixed field order with ISO-8601 UTC times, independent of the database
+(``canonical``; the README documents it so anyone can recompute it).
+
+Layouts: ``v1`` records (written before 0.4) stay as they were hashed; ``v2``
+adds Stripe's request id and the run id. With an ``AuditKey`` the digest is HMAC-SHA256
+instead of SHA-256, so write access to the database alone cannot re-hash a
+chain; the record names the key (``key_id``), never the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from .errors import InvalidInput
 from .snapshot import REQUIREMENT_LISTS, Requirements
 from .states import Source, State, Trigger
 
 GENESIS = "0" * 64
+#: the hashed layout new records are written in
+LAYOUT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKey:
+    """The secret for keyed hashes. ``key_id`` names it in records and exports
+    (derived from the key by HMAC, so it reveals nothing about it)."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < 16:
+            raise InvalidInput("an audit key needs at least 16 bytes")
+
+    @property
+    def key_id(self) -> str:
+        return hmac.new(self.secret, b"onboarding-fsm audit key id", hashlib.sha256).hexdigest()[:16]
+
+    def mac(self, body: bytes) -> str:
+        return hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +67,14 @@ class Cause:
     source_ref: str | None = None
     actor: str | None = None
     stripe_time: datetime | None = None
+    #: Stripe's ``Request-Id`` of the API call whose answer caused it
+    request_id: str | None = None
+    #: the sweep or reconcile run it happened in (``runs.new_run_id``)
+    run_id: str | None = None
+
+    def answered(self, request_id: str | None) -> Cause:
+        """This cause, with the request id of the Stripe answer it acted on."""
+        return replace(self, request_id=request_id) if request_id else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +93,14 @@ class Transition:
     stripe_time: datetime | None
     prev_hash: str
     hash: str
+    request_id: str | None = None
+    run_id: str | None = None
+    #: the hashed layout (1: before request ids; 2: current)
+    layout: int = LAYOUT
+    #: the ``AuditKey`` its hash is keyed with; None for plain SHA-256
+    key_id: str | None = None
+    #: the checkpoint that sealed it (None until sealed); not hashed
+    checkpoint: int | None = field(default=None, compare=False)
 
 
 def requirement_delta(old: Requirements | None, new: Requirements) -> tuple[FieldChange, ...]:
@@ -90,60 +135,46 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds") if value is not None else None
 
 
-def _digest(
-    account_id: str,
-    seq: int,
-    from_state: State | None,
-    to_state: State,
-    trigger: Trigger,
-    source: Source,
-    source_ref: str | None,
-    actor: str | None,
-    reason: str,
-    delta: tuple[FieldChange, ...],
-    at: datetime,
-    stripe_time: datetime | None,
-    prev_hash: str,
-) -> str:
-    """SHA-256 over a JSON array in a fixed field order ("v1" names the layout)."""
-    body = json.dumps(
-        [
-            "v1",
-            account_id,
-            seq,
-            from_state.value if from_state else None,
-            to_state.value,
-            trigger.value,
-            source.value,
-            source_ref,
-            actor,
-            reason,
-            sorted([c.list_name, list(c.added), list(c.removed)] for c in delta),
-            _iso(at),
-            _iso(stripe_time),
-            prev_hash,
-        ],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def digest(record: Transition) -> str:
-    return _digest(
+def canonical(record: Transition) -> bytes:
+    """The bytes a record's hash covers: a compact JSON array in a fixed
+    field order (``"v1"``/``"v2"`` first), times as ISO-8601 UTC with
+    microseconds, the requirement delta as sorted ``[list, added, removed]``."""
+    head: list[Any] = [
+        f"v{record.layout}",
         record.account_id,
         record.seq,
-        record.from_state,
-        record.to_state,
-        record.trigger,
-        record.source,
+        record.from_state.value if record.from_state else None,
+        record.to_state.value,
+        record.trigger.value,
+        record.source.value,
         record.source_ref,
         record.actor,
+    ]
+    if record.layout >= 2:
+        head.extend((record.request_id, record.run_id))
+    body = [
+        *head,
         record.reason,
-        record.delta,
-        record.at,
-        record.stripe_time,
+        sorted([c.list_name, list(c.added), list(c.removed)] for c in record.delta),
+        _iso(record.at),
+        _iso(record.stripe_time),
         record.prev_hash,
-    )
+    ]
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+class KeyMissing(InvalidInput):
+    """A keyed record cannot be checked without its key."""
+
+
+def digest(record: Transition, key: AuditKey | None = None) -> str:
+    """The record's hash: SHA-256 of ``canonical``, or HMAC-SHA256 under the
+    key it names (``KeyMissing`` when that key is not given)."""
+    if record.key_id is None:
+        return hashlib.sha256(canonical(record)).hexdigest()
+    if key is None or key.key_id != record.key_id:
+        raise KeyMissing(f"record {record.account_id}#{record.seq} is keyed with {record.key_id}")
+    return key.mac(canonical(record))
 
 
 def seal(
@@ -159,8 +190,9 @@ def seal(
     delta: tuple[FieldChange, ...],
     at: datetime,
 ) -> Transition:
-    """A transition record, hashed onto the account's chain."""
-    return Transition(
+    """A transition record, hashed onto the account's chain (unkeyed; the
+    service layer re-signs it with the configured key when it saves)."""
+    record = Transition(
         account_id=account_id,
         seq=seq,
         from_state=from_state,
@@ -174,22 +206,21 @@ def seal(
         at=at,
         stripe_time=cause.stripe_time,
         prev_hash=prev_hash,
-        hash=_digest(
-            account_id,
-            seq,
-            from_state,
-            to_state,
-            trigger,
-            cause.source,
-            cause.source_ref,
-            cause.actor,
-            reason,
-            delta,
-            at,
-            cause.stripe_time,
-            prev_hash,
-        ),
+        hash="",
+        request_id=cause.request_id,
+        run_id=cause.run_id,
     )
+    return replace(record, hash=digest(record))
+
+
+def sign(record: Transition, key: AuditKey | None, *, prev_hash: str | None = None) -> Transition:
+    """``record`` hashed under ``key`` (and linked to ``prev_hash`` when its
+    predecessor was re-signed too); unchanged without a key."""
+    if key is None and prev_hash is None:
+        return record
+    linked = replace(record, prev_hash=prev_hash if prev_hash is not None else record.prev_hash)
+    keyed = replace(linked, key_id=key.key_id if key is not None else None)
+    return replace(keyed, hash=digest(keyed, key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,24 +232,51 @@ class ChainReport:
     problem: str | None = None
 
 
-def verify_chain(account_id: str, records: Iterable[Transition], head: str | None = None) -> ChainReport:
-    """Recompute one account's chain; ``head`` is the hash the account row holds."""
-    prev = GENESIS
-    expected_seq = 1
+def verify_chain(
+    account_id: str,
+    records: Iterable[Transition],
+    head: str | None = None,
+    key: AuditKey | None = None,
+    *,
+    start: tuple[int, str] = (1, GENESIS),
+    skip_keyed: bool = False,
+) -> ChainReport:
+    """Recompute one account's chain; ``head`` is the hash the account row
+    holds. With ``key``, every record must be keyed with it or be older
+    than the key (a chain cannot fall back to plain hashes once keyed).
+    ``start`` is the first seq and its previous hash (a partial export
+    starts mid-chain). ``skip_keyed``: without the key, check only the links
+    of keyed records (their content cannot be checked)."""
+    expected_seq, prev = start
     count = 0
+    keyed = False
     for record in records:
         count += 1
         if record.seq != expected_seq:
             return ChainReport(account_id, count, False, record.seq, f"sequence gap: expected {expected_seq}")
         if record.prev_hash != prev:
             return ChainReport(account_id, count, False, record.seq, "previous-hash link broken")
-        if digest(record) != record.hash:
-            return ChainReport(account_id, count, False, record.seq, "record content does not match its hash")
+        skip = skip_keyed and key is None and record.key_id is not None
+        problem = None if skip else _content_problem(record, key, keyed)
+        if problem is not None:
+            return ChainReport(account_id, count, False, record.seq, problem)
+        keyed = keyed or record.key_id is not None
         prev = record.hash
         expected_seq += 1
     if head is not None and head != prev:
         return ChainReport(account_id, count, False, expected_seq, "account head does not match the last record")
     return ChainReport(account_id, count, True)
+
+
+def _content_problem(record: Transition, key: AuditKey | None, keyed_before: bool) -> str | None:
+    if record.key_id is None and key is not None and keyed_before:
+        return "unkeyed record after keyed ones (re-hashed without the key?)"
+    try:
+        if digest(record, key) != record.hash:
+            return "record content does not match its hash"
+    except KeyMissing:
+        return f"keyed with {record.key_id}, which is not the key given"
+    return None
 
 
 def outbox_payload(record: Transition, platform_ref: str) -> dict[str, Any]:
@@ -235,4 +293,5 @@ def outbox_payload(record: Transition, platform_ref: str) -> dict[str, Any]:
         "source_ref": record.source_ref,
         "reason": record.reason,
         "at": _iso(record.at),
+        "hash": record.hash,
     }

@@ -211,5 +211,6 @@ def build_worker(settings: Settings, engine: Engine, *, reconcile: bool = True) 
         reconcile_interval=timedelta(seconds=settings.reconcile_interval_seconds) if reconcile else None,
         reconcile_stale_after=timedelta(seconds=settings.reconcile_stale_after_seconds),
         misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
+        checkpoint_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds),
     )
     return Worker(engine, config)

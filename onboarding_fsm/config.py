@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .account import FutureRequirements
+from .audit import AuditKey
 from .errors import InvalidInput
 from .policy import Policy
 
@@ -97,6 +98,8 @@ class EngineConfig:
     #: published outbox messages and inbox payloads older than this are pruned
     #: (``Engine.prune``); inbox rows and the audit trail are kept
     retention: timedelta = timedelta(days=90)
+    #: keys audit hashes (HMAC-SHA256), so database write access alone cannot re-hash a chain
+    audit_key: AuditKey | None = None
 
     @property
     def stripe_pace(self) -> Pace:

@@ -11,11 +11,12 @@ since and adopts the one carrying our reference instead of creating another.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from . import creation
 from .account import Account, CreationIntent, NewAccount, every_account
-from .audit import Cause, Transition
+from .audit import Cause, Transition, sign
 from .errors import ConcurrencyConflict, PermanentError, StripeIdempotencyConflict
 from .ports import StripeGateway, WriteTx
 from .service import Transactions, warn_unknown
@@ -65,14 +66,19 @@ class AccountCreation:
             if existing is not None:
                 tx.drop_intent(new.platform_ref)
                 return existing, ()
-            born = creation.birth(new, snapshot, cause, self._tx.clock.now(), self._tx.config)
+            born = creation.birth(
+                new, snapshot, cause.answered(snapshot.request_id), self._tx.clock.now(), self._tx.config
+            )
             if born.then is None:  # otherwise saving the follow-up sync warns
                 warn_unknown(snapshot.id, born.unknown)
-            if not tx.insert(born.account, born.record, born.timers):
+            record = sign(born.record, self._tx.config.audit_key)
+            account = replace(born.account, audit_head=record.hash)
+            if not tx.insert(account, record, born.timers):
                 raise ConcurrencyConflict(f"account {snapshot.id} was inserted concurrently")
-            if born.then is not None:
-                self._tx.save(tx, born.then)
-            return born.final, born.records
+            if born.then is None:
+                return account, (record,)
+            then = self._tx.save(tx, self._tx.signed(born.then, prev_hash=record.hash))
+            return then.after, (record, *((then.transition,) if then.transition is not None else ()))
 
         account, records = self._tx.write(step)
         self._tx.observe(*records)

@@ -28,6 +28,7 @@ from .classify import classify
 from .config import EngineConfig
 from .machine import allowed
 from .moves import Change, move
+from .runs import Run
 from .snapshot import AccountSnapshot, Requirements
 from .states import Source, State, Trigger
 from .timers import Timer, TimerKind
@@ -105,14 +106,18 @@ def needs_fresh(timer: Timer) -> bool:
     return timer.kind in (TimerKind.DEADLINE, TimerKind.FUTURE_DEADLINE)
 
 
-def cause_of(timer: Timer) -> Cause:
-    return Cause(Source.SCHEDULER, f"timer:{timer.kind.value}@{timer.due_at.isoformat()}", "scheduler")
+def cause_of(timer: Timer, run: Run | None = None) -> Cause:
+    """The timer fired in ``run`` (a scheduler's sweep unless an operator's)."""
+    ref = f"timer:{timer.kind.value}@{timer.due_at.isoformat()}"
+    return run.cause(ref) if run is not None else Cause(Source.SCHEDULER, ref, "scheduler")
 
 
-def decide(account: Account, timer: Timer, now: datetime, config: EngineConfig) -> TimerDecision:
+def decide(
+    account: Account, timer: Timer, now: datetime, config: EngineConfig, cause: Cause | None = None
+) -> TimerDecision:
     """What the due ``timer`` does to ``account`` at ``now``; for a deadline
     timer ``account`` must carry the snapshot just fetched from Stripe."""
-    cause = cause_of(timer)
+    cause = cause or cause_of(timer)
     if timer.kind is TimerKind.REMINDER:
         return Remind(reminder(account, timer))
     if timer.kind is TimerKind.ABANDON:

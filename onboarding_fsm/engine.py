@@ -18,9 +18,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import creation, inputs, links, moves, retention
+from . import creation, inputs, links, moves, retention, runs
 from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkParams, LinkType, every_account
-from .audit import Cause, ChainReport, Transition, verify_chain
+from .audit import Cause, Transition
+from .auditing import AuditReport, AuditTrail
 from .clock import ensure_utc
 from .config import EngineConfig
 from .creating import AccountCreation
@@ -28,6 +29,7 @@ from .errors import AccountNotFound
 from .events import InboxEntry, WebhookResult
 from .ingestion import WebhookIngestion
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
+from .queries import InboxQuery, Page
 from .retention import PruneReport
 from .service import EngineStats, Transactions
 from .snapshot import AccountSnapshot
@@ -60,6 +62,8 @@ class Engine:
         self._webhooks = WebhookIngestion(self._tx, gateway, verifier)
         self._timers = TimerSweep(self._tx, gateway, self.throttle)
         self._creation = AccountCreation(self._tx, gateway)
+        #: the auditor's calls: queries across accounts and time, exports, checkpoints
+        self.audit = AuditTrail(store, clock, config)
 
     @property
     def stats(self) -> EngineStats:
@@ -94,10 +98,13 @@ class Engine:
         new = inputs.new_account(platform_ref, country, capabilities, prefill, controller, type, business_type)
         return self._creation.create(new, Cause(Source.API, actor=actor))
 
-    def adopt(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Account:
+    def adopt(
+        self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile", run_id: str | None = None
+    ) -> Account:
         """Take in a Stripe account tagged with our platform reference that
         has no local row: Stripe created it, our commit never happened."""
-        return self._creation.insert(creation.adoption(snapshot), snapshot, Cause(Source.RECONCILE, "adopted", actor))
+        cause = Cause(Source.RECONCILE, "adopted", actor, run_id=run_id)
+        return self._creation.insert(creation.adoption(snapshot), snapshot, cause)
 
     # --------------------------------------------------------------- links
 
@@ -137,13 +144,13 @@ class Engine:
     ) -> Link:
         request = links.request(account, params, trigger, self.config)
         link = replace(self._gateway.create_account_link(request), params=params)
+        answered = cause.answered(link.request_id)
 
         def step(tx: WriteTx) -> Transition | None:
             current = self._tx.load(tx, account.stripe_account_id)
             now = self._clock.now()
-            change = links.issued(current, params, trigger, cause, now, link.expires_at, last_issued=last_issued)
-            self._tx.save(tx, change)
-            return change.transition
+            change = links.issued(current, params, trigger, answered, now, link.expires_at, last_issued=last_issued)
+            return self._tx.save(tx, change).transition
 
         self._tx.observe(self._tx.write(step))
         return link
@@ -160,10 +167,15 @@ class Engine:
         return self._sync_fetched(account_id, Cause(source, actor=actor), returning=False)
 
     def sync_snapshot(
-        self, snapshot: AccountSnapshot, *, source: Source = Source.RECONCILE, actor: str | None = None
+        self,
+        snapshot: AccountSnapshot,
+        *,
+        source: Source = Source.RECONCILE,
+        actor: str | None = None,
+        run_id: str | None = None,
     ) -> tuple[Account, Transition | None]:
         """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
-        cause = Cause(source, actor=actor)
+        cause = Cause(source, actor=actor, run_id=run_id)
         account, transition = self._tx.write(
             lambda tx: self._apply_fetched(tx, snapshot.id, snapshot, cause, returning=False)
         )
@@ -185,11 +197,12 @@ class Engine:
         self, tx: WriteTx, account_id: str, snapshot: AccountSnapshot, cause: Cause, *, returning: bool
     ) -> tuple[Account, Transition | None]:
         account = self._tx.load(tx, account_id)
+        cause = cause.answered(snapshot.request_id)
         change = moves.fetched(account, snapshot, cause, self._clock.now(), self.config.policy, returning=returning)
         if change is None:
             return account, None
-        self._tx.save(tx, change)
-        return change.after, change.transition
+        saved = self._tx.save(tx, change)
+        return saved.after, saved.transition
 
     def detach(
         self,
@@ -199,12 +212,13 @@ class Engine:
         source: Source = Source.RECONCILE,
         actor: str | None = None,
         inaccessible_before: datetime | None = None,
+        run_id: str | None = None,
     ) -> Transition | None:
         """The platform lost the account (access refused, or deleted) without
         a webhook saying so: disable it (until Stripe shows it again). With
         ``inaccessible_before``, only if it was still marked inaccessible since
         before then when the transaction runs (an answer meanwhile clears it)."""
-        cause = Cause(source, actor=actor)
+        cause = Cause(source, actor=actor, run_id=run_id)
 
         def decide(account: Account, now: datetime) -> moves.Change | None:
             if inaccessible_before is not None and (
@@ -221,10 +235,12 @@ class Engine:
         self._change(account_id, moves.inaccessible)
         return self._require(account_id)
 
-    def restore(self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile") -> Transition | None:
+    def restore(
+        self, snapshot: AccountSnapshot, *, actor: str | None = "reconcile", run_id: str | None = None
+    ) -> Transition | None:
         """A detached account Stripe shows this platform again: an audited
         ``restore`` to where the snapshot classifies."""
-        cause = Cause(Source.RECONCILE, "restored", actor)
+        cause = Cause(Source.RECONCILE, "restored", actor, request_id=snapshot.request_id, run_id=run_id)
         policy = self.config.policy
         return self._change(snapshot.id, lambda account, now: moves.restore(account, snapshot, cause, now, policy))
 
@@ -233,8 +249,7 @@ class Engine:
             change = decide(self._tx.load(tx, account_id), self._clock.now())
             if change is None:
                 return None
-            self._tx.save(tx, change)
-            return change.transition
+            return self._tx.save(tx, change).transition
 
         transition = self._tx.write(step)
         self._tx.observe(transition)
@@ -253,17 +268,20 @@ class Engine:
 
     # ------------------------------------------------------------- timers
 
-    def check_deadlines(self, now: datetime | None = None) -> list[Transition]:
+    def check_deadlines(self, now: datetime | None = None, *, operator: str | None = None) -> list[Transition]:
         """Fire every due timer (deadline, abandonment, reminder), each in its
         own transaction; return the transitions that happened."""
-        return list(self.sweep(now).transitions)
+        return list(self.sweep(now, operator=operator).transitions)
 
-    def sweep(self, now: datetime | None = None, *, limit: int | None = None) -> SweepReport:
+    def sweep(
+        self, now: datetime | None = None, *, limit: int | None = None, operator: str | None = None
+    ) -> SweepReport:
         """``check_deadlines`` with the whole story: transitions, reminders
-        sent, timers that no longer applied. Any number of processes may
-        sweep at once: each timer is claimed by exactly one of them."""
+        sent, timers that no longer applied, the run's id. Any number of
+        processes may sweep at once: each timer is claimed by exactly one of
+        them. ``operator`` names who ran it by hand (recorded as the cause)."""
         at = ensure_utc(now, "now") if now is not None else self._clock.now()
-        return self._timers.sweep(at, limit)
+        return self._timers.sweep(at, limit, runs.operated("sweep", operator))
 
     def next_due(self) -> datetime | None:
         """When the earliest unfired timer wakes (for a scheduler to wake)."""
@@ -316,15 +334,24 @@ class Engine:
         wanted = inputs.member(State, state, "state") if state is not None else None
         return self._store.accounts(state=wanted, limit=inputs.page_size(limit), after=after)
 
-    def inbox(self, *, account_id: str | None = None, limit: int = 100) -> list[InboxEntry]:
-        """Recorded webhook events, newest first (identity data stripped)."""
-        return self._store.inbox(account_id=account_id, limit=inputs.page_size(limit))
+    def inbox(
+        self,
+        query: InboxQuery | None = None,
+        *,
+        account_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[InboxEntry]:
+        """Recorded webhook events, newest first (identity data stripped),
+        filtered by ``query`` (account, type, outcome, time) and paged."""
+        return self.audit.inbox(query or InboxQuery(account_id=account_id), limit=limit, cursor=cursor)
 
     def count_by_state(self) -> dict[State, int]:
         return self._store.count_by_state()
 
-    def verify_audit(self) -> list[ChainReport]:
-        return [verify_chain(acct.stripe_account_id, chain, acct.audit_head) for acct, chain in self._store.chains()]
+    def verify_audit(self) -> AuditReport:
+        """Every chain, the checkpoint chain and the cross-checks (``engine.audit.verify``)."""
+        return self.audit.verify()
 
     def dispatch_outbox(self, handler: Callable[[Mapping[str, Any]], None], *, limit: int = 100) -> int:
         """Hand pending outbox messages to ``handler`` in order; a message is

@@ -63,6 +63,8 @@ class InboxEntry:
     outcome: Outcome
     detail: str | None
     payload: Mapping[str, Any]
+    #: the audit record it caused on its account (None: it moved nothing)
+    transition_seq: int | None = None
 
 
 def parse_event(raw_body: bytes) -> Event:

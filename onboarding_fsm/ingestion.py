@@ -73,9 +73,9 @@ class WebhookIngestion:
         if isinstance(decision, webhooks.Record):
             tx.record_event(webhooks.inbox_entry(event, now, decision.outcome, decision.detail))
             return _result(event, decision.outcome, None, decision.detail)
-        tx.record_event(webhooks.inbox_entry(event, now, Outcome.APPLIED, None))
-        self._tx.save(tx, decision.change)
-        return _result(event, Outcome.APPLIED, decision.change.transition, None)
+        tx.record_event(webhooks.inbox_entry(event, now, Outcome.APPLIED, None, decision.change.transition))
+        saved = self._tx.save(tx, decision.change)
+        return _result(event, Outcome.APPLIED, saved.transition, None)
 
     def _refetch(self, event: Event, now: datetime) -> WebhookResult:
         """Stripe's current view of the tied account, applied with the event recorded."""
@@ -91,7 +91,7 @@ class WebhookIngestion:
         def step(tx: WriteTx) -> WebhookResult:
             fetched_at = self._tx.clock.now()  # after the fetch: the snapshot is this fresh
             account = self._tx.load(tx, account_id)
-            cause = webhooks.cause_of(event)
+            cause = webhooks.cause_of(event).answered(snapshot.request_id)
             change = moves.fetched(
                 account, snapshot, cause, fetched_at, self._tx.config.policy, returning=False, covers=event.created
             )
@@ -99,9 +99,11 @@ class WebhookIngestion:
                 detail = "account is deauthorized or deleted; recorded only"
                 tx.record_event(webhooks.inbox_entry(event, fetched_at, Outcome.IGNORED, detail))
                 return _result(event, Outcome.IGNORED, None, detail)
-            tx.record_event(webhooks.inbox_entry(event, fetched_at, Outcome.APPLIED, webhooks.REFETCHED))
-            self._tx.save(tx, change)
-            return _result(event, Outcome.APPLIED, change.transition, webhooks.REFETCHED)
+            tx.record_event(
+                webhooks.inbox_entry(event, fetched_at, Outcome.APPLIED, webhooks.REFETCHED, change.transition)
+            )
+            saved = self._tx.save(tx, change)
+            return _result(event, Outcome.APPLIED, saved.transition, webhooks.REFETCHED)
 
         try:
             return self._tx.write(step)

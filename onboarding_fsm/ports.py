@@ -6,14 +6,16 @@ suite per port in ``tests/contract`` runs against every adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .account import Account, AccountPage, CreationIntent, Link, LinkRequest, NewAccount
 from .audit import Transition
+from .checkpoints import Anchor, AuditEvidence, Checkpoint
 from .events import InboxEntry
+from .queries import InboxQuery, Key, TransitionQuery
 from .retention import PruneReport
 from .snapshot import AccountSnapshot
 from .states import State
@@ -152,7 +154,44 @@ class Store(Protocol):
         """Every account with its whole audit chain, for ``audit verify``."""
         ...
 
-    def inbox(self, *, account_id: str | None = None, limit: int = 100) -> list[InboxEntry]: ...
+    def inbox(self, query: InboxQuery | None = None, *, limit: int = 100, after: Key | None = None) -> list[InboxEntry]:
+        """Newest first, keyset-paged on ``(received_at, event_id)``."""
+        ...
+
+    def transitions(self, query: TransitionQuery, *, limit: int = 100, after: Key | None = None) -> list[Transition]:
+        """Across accounts, keyset-paged: on ``(at, account_id, seq)`` in time
+        order, on ``(account_id, seq)`` in chain order."""
+        ...
+
+    def latest_records(
+        self, at: datetime, *, account_id: str | None = None, limit: int = 500, after: str | None = None
+    ) -> list[Transition]:
+        """Per account (in id order, after ``after``), the record with the
+        highest seq among those stamped at or before ``at``."""
+        ...
+
+    def checkpoints(self, *, after: int = 0, limit: int = 500) -> list[Checkpoint]:
+        """The checkpoint chain in order, from seq ``after + 1``."""
+        ...
+
+    def seal_checkpoint(
+        self, make: Callable[[Checkpoint | None, list[Anchor]], Checkpoint], *, limit: int, keyed_only: bool
+    ) -> Checkpoint | None:
+        """In one transaction: take up to ``limit`` records no checkpoint
+        sealed yet (only keyed ones if ``keyed_only``), mark them with the
+        next checkpoint's seq and append ``make(last, anchors)``. None when
+        there was nothing to seal, or another process sealed at the same time."""
+        ...
+
+    def sealed(self) -> Iterator[tuple[int, str, int]]:
+        """Per checkpoint seq, recomputed from the records carrying it now:
+        the ``checkpoints.covered`` digest and the count. Streamed."""
+        ...
+
+    def evidence(self, *, outbox_since: datetime, limit: int = 100) -> AuditEvidence:
+        """What cross-checks need: records not sealed yet, and disagreements
+        between the trail and the inbox, the outbox and the account rows."""
+        ...
 
     def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
 

@@ -28,6 +28,7 @@ from enum import StrEnum
 from .account import Account
 from .engine import Engine
 from .errors import AccountNotFound, OnboardingError, StripeAuthenticationFailed, StripeRequestFailed
+from .runs import Run
 from .snapshot import AccountSnapshot
 from .states import Source, State
 
@@ -63,6 +64,8 @@ class ReconcileReport:
     unconfirmed: list[str] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: carried by every transition this run caused
+    run_id: str | None = None
 
     @property
     def adopted(self) -> list[str]:
@@ -78,8 +81,10 @@ def reconcile(
     progress: Callable[[int], None] | None = None,
     actor: str = "reconcile",
 ) -> ReconcileReport:
-    """One reconciliation run; safe to run from several workers at once."""
-    report = ReconcileReport()
+    """One reconciliation run; safe to run from several workers at once.
+    Every transition it causes carries ``actor`` and the run's id."""
+    run = Run.start("reconcile", source=Source.RECONCILE, actor=actor)
+    report = ReconcileReport(run_id=run.id)
     seen: set[str] = set()
     orphans: list[AccountSnapshot] = []
     tick = progress or (lambda n: None)
@@ -87,7 +92,7 @@ def reconcile(
         for snapshot in engine.stripe_accounts(page_size=page_size):
             seen.add(snapshot.id)
             report.listed += 1
-            _apply(engine, snapshot, report, actor, orphans)
+            _apply(engine, snapshot, report, run, orphans)
             tick(1)
     missing: list[Account] = []
     for local in engine.stale_accounts(stale_after):
@@ -108,17 +113,17 @@ def reconcile(
         except OnboardingError as exc:
             report.errors.append(f"{local.stripe_account_id}: {exc}")
         else:
-            _apply(engine, snapshot, report, actor, orphans)  # counts it as checked
+            _apply(engine, snapshot, report, run, orphans)  # counts it as checked
         tick(1)
     report.checked += len(missing)
-    _detach_missing(engine, missing, report, actor)
+    _detach_missing(engine, missing, report, run)
     if not report.guarded:  # a wrong key lists another platform's accounts: adopt none of them
         for snapshot in orphans:
-            _adopt(engine, snapshot, report, actor)
+            _adopt(engine, snapshot, report, run)
     return report
 
 
-def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileReport, actor: str) -> None:
+def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileReport, run: Run) -> None:
     """Detach what stayed inaccessible since an earlier run at least
     ``reconcile_confirm_after`` ago; remember the first sighting of the rest."""
     report.inaccessible = len(missing)
@@ -135,7 +140,7 @@ def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileRep
         if local.inaccessible_since is not None and local.inaccessible_since <= confirmed_before:
             since = local.inaccessible_since.isoformat()
             reason = f"inaccessible at Stripe since {since} (reconcile, confirmed)"
-            _detach(engine, local, reason, report, actor, confirmed_before)
+            _detach(engine, local, reason, report, run, confirmed_before)
         else:
             try:
                 engine.mark_inaccessible(local.stripe_account_id)
@@ -145,7 +150,7 @@ def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileRep
 
 
 def _apply(
-    engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str, orphans: list[AccountSnapshot]
+    engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, run: Run, orphans: list[AccountSnapshot]
 ) -> None:
     try:
         try:
@@ -156,9 +161,9 @@ def _apply(
             return
         report.checked += 1
         if local.detached:
-            _restore(engine, local, snapshot, report, actor)
+            _restore(engine, local, snapshot, report, run)
             return
-        account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=actor)
+        account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=run.actor, run_id=run.id)
         if transition is not None and transition.from_state != transition.to_state:
             report.drift.append(
                 Drift(
@@ -174,14 +179,14 @@ def _apply(
         report.errors.append(f"{snapshot.id}: {exc}")
 
 
-def _restore(engine: Engine, local: Account, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+def _restore(engine: Engine, local: Account, snapshot: AccountSnapshot, report: ReconcileReport, run: Run) -> None:
     """Only on Stripe's answer for this account alone: a listing page may predate
     a deauthorization that arrived meanwhile."""
     try:
         fresh = engine.stripe_account(local.stripe_account_id)
     except OnboardingError:
         return  # not visible after all: it stays detached
-    transition = engine.restore(fresh, actor=actor)
+    transition = engine.restore(fresh, actor=run.actor, run_id=run.id)
     if transition is not None:
         report.drift.append(
             Drift(
@@ -191,9 +196,9 @@ def _restore(engine: Engine, local: Account, snapshot: AccountSnapshot, report: 
         )  # fmt: skip
 
 
-def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, actor: str) -> None:
+def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, run: Run) -> None:
     try:
-        adopted = engine.adopt(snapshot, actor=actor)
+        adopted = engine.adopt(snapshot, actor=run.actor, run_id=run.id)
     except OnboardingError as exc:
         report.errors.append(f"{snapshot.id}: {exc}")
         return
@@ -203,10 +208,15 @@ def _adopt(engine: Engine, snapshot: AccountSnapshot, report: ReconcileReport, a
 
 
 def _detach(
-    engine: Engine, local: Account, reason: str, report: ReconcileReport, actor: str, confirmed_before: datetime
+    engine: Engine, local: Account, reason: str, report: ReconcileReport, run: Run, confirmed_before: datetime
 ) -> None:
     transition = engine.detach(
-        local.stripe_account_id, reason, source=Source.RECONCILE, actor=actor, inaccessible_before=confirmed_before
+        local.stripe_account_id,
+        reason,
+        source=Source.RECONCILE,
+        actor=run.actor,
+        inaccessible_before=confirmed_before,
+        run_id=run.id,
     )
     if transition is not None:
         report.drift.append(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from .account import Account
-from .audit import Transition
+from .audit import Transition, sign
 from .config import EngineConfig
 from .deadlines import rederived
 from .errors import AccountNotFound, ConcurrencyConflict
@@ -72,15 +72,26 @@ class Transactions:
             raise AccountNotFound(account_id)
         return account
 
-    def save(self, tx: WriteTx, change: Change) -> None:
-        """The changed account with its audit and outbox rows and re-derived timers."""
+    def save(self, tx: WriteTx, change: Change) -> Change:
+        """The changed account with its audit and outbox rows and re-derived
+        timers; returns it as saved (its record signed with the audit key)."""
         warn_unknown(change.after.stripe_account_id, change.unknown)
+        change = self.signed(change)
         tx.save(
             change.after,
             expected_version=change.before.version,
             transition=change.transition,
             timers=rederived(change, self.config),
         )
+        return change
+
+    def signed(self, change: Change, prev_hash: str | None = None) -> Change:
+        """``change`` with its record hashed under the configured audit key
+        (decisions are pure and keyless; the key lives only here)."""
+        if change.transition is None or (self.config.audit_key is None and prev_hash is None):
+            return change
+        record = sign(change.transition, self.config.audit_key, prev_hash=prev_hash)
+        return replace(change, transition=record, after=replace(change.after, audit_head=record.hash))
 
     def observe(self, *transitions: Transition | None) -> None:
         """Log and report transitions that were committed."""

@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from .account import FutureRequirements
+from .audit import AuditKey
 from .config import EngineConfig, LinkUrls
 from .errors import SettingsError
 from .policy import Collection, Policy
@@ -138,6 +139,15 @@ class Settings(BaseSettings):
     # at least 4 days, Stripe's 3-day retry window and a margin (onboarding_fsm.retention)
     retention_days: int = Field(90, ge=MIN_RETENTION.days, le=36500)
 
+    # audit: keyed hashes (HMAC-SHA256) so database write access alone cannot re-hash a chain
+    audit_key: SecretStr | None = None
+    # the worker seals new audit records into a checkpoint this often (records younger are chain-only)
+    audit_checkpoint_interval_seconds: float = Field(60.0, gt=0, le=86400)
+    # the read-only audit page (GET /audit): its own authentication, separate from holders'
+    audit_auth_hook: str | None = None  # "package.module:factory" -> AuditorAuth
+    audit_token: SecretStr | None = None  # or HTTP Basic with this password; unset in test mode: open
+    audit_path: str = "/audit"
+
     def __init__(self, **values: Any) -> None:
         _refuse_unknown_environment(set(type(self).model_fields))
         try:
@@ -187,12 +197,22 @@ class Settings(BaseSettings):
             raise ValueError("webhook signing secrets start with 'whsec_' (Dashboard, or `stripe listen`)")
         return value
 
-    @field_validator("stripe_api_key", "session_secret")
+    @field_validator("stripe_api_key", "session_secret", "audit_key", "audit_token")
     @classmethod
     def _no_surrounding_space(cls, value: SecretStr | None) -> SecretStr | None:
         """A copy-paste slip: Stripe refuses a key with a space, and only at the first call."""
         if value is not None and value.get_secret_value() != value.get_secret_value().strip():
             raise ValueError("has leading or trailing whitespace")
+        return value
+
+    @field_validator("audit_key", "audit_token")
+    @classmethod
+    def _long_audit_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SESSION_SECRET:
+            raise ValueError(
+                f"must be at least {MIN_SESSION_SECRET} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         return value
 
     @field_validator("session_secret")
@@ -303,6 +323,7 @@ class Settings(BaseSettings):
             reconcile_inaccessible_share=self.reconcile_inaccessible_share,
             reconcile_confirm_after=timedelta(seconds=self.reconcile_confirm_after_seconds),
             retention=timedelta(days=self.retention_days),
+            audit_key=AuditKey(self.audit_key.get_secret_value().encode()) if self.audit_key else None,
         )
 
     @property

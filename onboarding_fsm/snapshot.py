@@ -82,6 +82,9 @@ class AccountSnapshot:
     deleted: bool = False
     platform_ref: str | None = None
     created: datetime | None = None
+    #: Stripe's ``Request-Id`` of the call that answered it (for the audit
+    #: trail's cause); not part of what Stripe says about the account
+    request_id: str | None = field(default=None, compare=False)
 
     def capability(self, name: str) -> str | None:
         for key, status in self.capabilities:

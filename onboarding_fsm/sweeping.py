@@ -22,6 +22,7 @@ from datetime import datetime
 from . import deadlines, moves
 from .audit import Transition
 from .ports import StripeGateway, WriteTx
+from .runs import Run
 from .service import Transactions
 from .throttle import Throttle
 from .timers import ClaimedTimer, Timer
@@ -36,6 +37,8 @@ class SweepReport:
     skipped: int
     #: deadline timers Stripe could not be asked about; they wake again later
     retried: int = 0
+    #: the run's id, carried by every transition it caused
+    run_id: str | None = None
 
     @property
     def timers(self) -> int:
@@ -55,28 +58,28 @@ class TimerSweep:
         self._gateway = gateway
         self._throttle = throttle
 
-    def sweep(self, due_by: datetime, limit: int | None) -> SweepReport:
+    def sweep(self, due_by: datetime, limit: int | None, run: Run) -> SweepReport:
         """Fire timers due by ``due_by``. Every stamp (lease, audit record,
         fired time) is the clock's time when it is written, never earlier
         than ``due_by`` (an operator may sweep "as of" a later instant)."""
         fired: list[Transition] = []
         reminders = skipped = retried = 0
         while limit is None or len(fired) + reminders + skipped + retried < limit:
-            step = self._tx.write(lambda tx: self._claim(tx, due_by))
+            step = self._tx.write(lambda tx: self._claim(tx, due_by, run))
             if step is None:
                 break
-            outcome = self._fresh(step, due_by) if isinstance(step, ClaimedTimer) else step
+            outcome = self._fresh(step, due_by, run) if isinstance(step, ClaimedTimer) else step
             self._tx.observe(*outcome.transitions)
             fired.extend(outcome.transitions)
             reminders += outcome.reminded
             retried += outcome.retried
             skipped += not (outcome.transitions or outcome.reminded or outcome.retried)
-        return SweepReport(tuple(fired), reminders, skipped, retried)
+        return SweepReport(tuple(fired), reminders, skipped, retried, run.id)
 
     def _at(self, due_by: datetime) -> datetime:
         return max(due_by, self._tx.clock.now())
 
-    def _claim(self, tx: WriteTx, due_by: datetime) -> ClaimedTimer | _Outcome | None:
+    def _claim(self, tx: WriteTx, due_by: datetime, run: Run) -> ClaimedTimer | _Outcome | None:
         """Lease the next due timer; decide it at once unless it needs Stripe."""
         now = self._at(due_by)
         claimed = tx.claim_due_timer(due_by, lease_until=now + self._tx.config.timer_lease)
@@ -87,9 +90,10 @@ class TimerSweep:
         tx.finish_timer(claimed.timer, now)
         if claimed.account is None:
             return _Outcome()
-        return self._apply(tx, deadlines.decide(claimed.account, claimed.timer, now, self._tx.config), now)
+        cause = deadlines.cause_of(claimed.timer, run)
+        return self._apply(tx, deadlines.decide(claimed.account, claimed.timer, now, self._tx.config, cause), now)
 
-    def _fresh(self, claimed: ClaimedTimer, due_by: datetime) -> _Outcome:
+    def _fresh(self, claimed: ClaimedTimer, due_by: datetime, run: Run) -> _Outcome:
         timer = claimed.timer
         try:
             self._throttle.wait()
@@ -113,13 +117,12 @@ class TimerSweep:
             account = tx.load(timer.account_id)
             if not tx.finish_timer(timer, now) or account is None:
                 return _Outcome()  # fired by a sweep whose lease ran out first, or re-derived away
-            sync = moves.fetched(
-                account, snapshot, deadlines.cause_of(timer), now, self._tx.config.policy, returning=False
-            )
+            cause = deadlines.cause_of(timer, run).answered(snapshot.request_id)
+            sync = moves.fetched(account, snapshot, cause, now, self._tx.config.policy, returning=False)
             if sync is not None:
-                self._tx.save(tx, sync)
+                sync = self._tx.save(tx, sync)
                 account = sync.after
-            outcome = self._apply(tx, deadlines.decide(account, timer, now, self._tx.config), now)
+            outcome = self._apply(tx, deadlines.decide(account, timer, now, self._tx.config, cause), now)
             synced = (sync.transition,) if sync is not None and sync.transition is not None else ()
             return _Outcome(synced + outcome.transitions, outcome.reminded)
 
@@ -127,8 +130,8 @@ class TimerSweep:
 
     def _apply(self, tx: WriteTx, decision: deadlines.TimerDecision, now: datetime) -> _Outcome:
         if isinstance(decision, deadlines.Fire):
-            self._tx.save(tx, decision.change)
-            return _Outcome((decision.change.transition,) if decision.change.transition is not None else ())
+            saved = self._tx.save(tx, decision.change)
+            return _Outcome((saved.transition,) if saved.transition is not None else ())
         if isinstance(decision, deadlines.Remind):
             tx.emit(decision.message["account"], deadlines.REMINDER_KIND, decision.message, now)
             return _Outcome(reminded=True)

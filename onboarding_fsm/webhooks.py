@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .account import Account
-from .audit import Cause
+from .audit import Cause, Transition
 from .config import EngineConfig
 from .errors import MalformedEvent, MalformedPayload, TimestampOutOfTolerance
 from .events import ACCOUNT_UPDATED, CAPABILITY_UPDATED, DEAUTHORIZED, Event, InboxEntry, Outcome, parse_event
@@ -150,8 +150,11 @@ def decide(
     return Apply(change)
 
 
-def inbox_entry(event: Event, now: datetime, outcome: Outcome, detail: str | None) -> InboxEntry:
-    """The inbox row: the event with identity data stripped (an allow-list)."""
+def inbox_entry(
+    event: Event, now: datetime, outcome: Outcome, detail: str | None, caused: Transition | None = None
+) -> InboxEntry:
+    """The inbox row: the event with identity data stripped (an allow-list),
+    and the audit record it caused (for the inbox cross-check)."""
     return InboxEntry(
         event_id=event.id,
         type=event.type,
@@ -162,6 +165,7 @@ def inbox_entry(event: Event, now: datetime, outcome: Outcome, detail: str | Non
         outcome=outcome,
         detail=detail,
         payload=strip_event(event.raw),
+        transition_seq=caused.seq if caused is not None else None,
     )
 
 

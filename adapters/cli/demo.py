@@ -22,6 +22,8 @@ from onboarding_fsm import FakeClock, Settings, bootstrap
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.errors import LinkNotAllowed
 
+from .audit import cause_text
+
 
 @dataclass
 class Demo:
@@ -169,16 +171,20 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
         if scenario is prefilled:
             out.write("    business_profile.url and .mcc were pre-filled: compare currently_due at creation\n")
         for t in engine.history(account_id):
-            cause = t.source.value + (f" {t.source_ref}" if t.source_ref else "")
             step = f"{(t.from_state or '-')!s:>19} -> {t.to_state.value:<19} {t.trigger.value:<11}"
-            out.write(f"    {step} {cause:<40} {t.reason}\n")
+            out.write(f"    {step} {cause_text(t)}  {t.reason}\n")
         out.write("\n")
         last = account_id
-    reports = engine.verify_audit()
-    broken = [r for r in reports if not r.ok]
-    out.write(f"Audit chains verified: {len(reports) - len(broken)} ok, {len(broken)} broken.\n")
+    sealed = engine.audit.checkpoint()
+    report = engine.verify_audit()
+    out.write(
+        f"Audit trail verified: {report.accounts} chain(s), {report.records} record(s), "
+        f"{len(sealed)} checkpoint(s) sealed now; {len(report.problems)} problem(s).\n"
+    )
+    for problem in report.problems:
+        out.write(f"    PROBLEM {problem}\n")
     out.write(f"Database: {location}\n")
     out.write(f"Read an account's history:  onboarding-fsm history {last}\n")
     out.write("List accounts:               onboarding-fsm accounts\n")
     out.write("Verify the audit trail:      onboarding-fsm audit verify\n")
-    return 1 if broken else 0
+    return 0 if report.ok else 1

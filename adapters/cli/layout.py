@@ -20,15 +20,36 @@ ROOT = Path(onboarding_fsm.__file__).resolve().parents[1]
 
 #: the hexagon: what each core module is
 ROLES: dict[str, tuple[str, ...]] = {
-    "service layer": ("engine", "creating", "ingestion", "sweeping", "throttle", "service", "reconcile", "retention"),
-    "pure decisions": ("classify", "webhooks", "deadlines", "links", "creation", "moves", "audit"),
+    "service layer": (
+        "engine",
+        "creating",
+        "ingestion",
+        "sweeping",
+        "throttle",
+        "service",
+        "reconcile",
+        "retention",
+        "auditing",
+    ),
+    "pure decisions": (
+        "classify",
+        "webhooks",
+        "deadlines",
+        "links",
+        "creation",
+        "moves",
+        "audit",
+        "checkpoints",
+        "exports",
+        "exportcheck",
+    ),
     "ports": ("ports",),
     "wiring": ("bootstrap", "settings", "config"),
 }
 #: value types, enums, errors and the clock: imported by everything, drawn as one box, no edges
 DOMAIN = (
     "account", "snapshot", "states", "machine", "policy", "events", "timers", "errors", "clock", "redact", "inputs",
-    "bounds", "diagram", "__init__",
+    "bounds", "diagram", "__init__", "queries", "runs",
 )  # fmt: skip
 #: imported for their value types by most modules: their incoming edges are left out too
 QUIET = ("audit", "config")

@@ -4,6 +4,7 @@ one engine call; the engine and its adapters come from ``bootstrap``."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -13,7 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from onboarding_fsm import OnboardingError, Settings, bootstrap, build_engine
+from onboarding_fsm import OnboardingError, Settings, bootstrap, build_engine, exports
+
+from . import audit
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,13 +58,18 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator(args: argparse.Namespace) -> str:
+    """Who runs a manual command: ``--operator``, else the OS user."""
+    return str(getattr(args, "operator", None) or getpass.getuser())
+
+
 def cmd_check_deadlines(args: argparse.Namespace) -> int:
     engine = build_engine(_settings(args))
     now = datetime.fromisoformat(args.now) if args.now else None
-    fired = engine.check_deadlines(now)
-    for t in fired:
+    report = engine.sweep(now, operator=_operator(args))
+    for t in report.transitions:
         print(f"{t.account_id} {t.from_state} -> {t.to_state} ({t.trigger.value}): {t.reason}")
-    print(f"{len(fired)} transition(s) fired")
+    print(f"{len(report.transitions)} transition(s) fired (run {report.run_id}, operator:{_operator(args)})")
     return 0
 
 
@@ -163,7 +171,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     engine = build_engine(settings, check_mode=True)
     stale_after = timedelta(seconds=args.stale_after or settings.reconcile_stale_after_seconds)
     with tqdm(unit=" accounts", desc="reconcile", disable=None, file=sys.stderr) as bar:
-        report = reconcile(engine, stale_after=stale_after, full=not args.stale_only, progress=bar.update)
+        report = reconcile(
+            engine,
+            stale_after=stale_after,
+            full=not args.stale_only,
+            progress=bar.update,
+            actor=f"operator:{_operator(args)}",
+        )
     for d in report.drift:
         moved = f"{d.from_state or '-'} -> {d.to_state.value}"
         print(f"{d.how.value:<9} {d.account_id}  {d.platform_ref}  {moved}  {d.reason}")
@@ -171,7 +185,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"error     {error}", file=sys.stderr)
     print(
         f"listed {report.listed}, re-fetched {report.refetched}, drift {len(report.drift)} "
-        f"({len(report.adopted)} adopted), errors {len(report.errors)}"
+        f"({len(report.adopted)} adopted), errors {len(report.errors)} (run {report.run_id})"
     )
     return 1 if report.errors else 0
 
@@ -184,44 +198,18 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    """One account's records: as text with their causes, or as the export's JSON
+    (with ``prev_hash`` and every hashed field, so each line can be re-hashed)."""
     engine = build_engine(_settings(args))
     for t in engine.history(args.account):
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "seq": t.seq,
-                        "from": t.from_state,
-                        "to": t.to_state,
-                        "trigger": t.trigger,
-                        "source": t.source,
-                        "source_ref": t.source_ref,
-                        "actor": t.actor,
-                        "reason": t.reason,
-                        "at": t.at.isoformat(),
-                        "stripe_time": t.stripe_time.isoformat() if t.stripe_time else None,
-                        "delta": {c.list_name: {"added": c.added, "removed": c.removed} for c in t.delta},
-                        "hash": t.hash,
-                    }
-                )
-            )
+            print(json.dumps(exports.transition_row(t)))
         else:
-            cause = t.source.value + (f" {t.source_ref}" if t.source_ref else "")
             print(
                 f"{t.seq:>4} {t.at.isoformat()} {(t.from_state or '-')!s:>19} -> {t.to_state.value:<19} "
-                f"{t.trigger.value:<11} {cause:<40} {t.reason}"
+                f"{t.trigger.value:<11} {audit.cause_text(t)}  {t.reason}"
             )
     return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    engine = build_engine(_settings(args))
-    reports = engine.verify_audit()
-    broken = [r for r in reports if not r.ok]
-    for r in broken:
-        print(f"BROKEN {r.account_id} at seq {r.broken_at}: {r.problem}")
-    print(f"{len(reports)} account chain(s) checked, {len(broken)} broken")
-    return 1 if broken else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -247,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
 
     deadlines = sub.add_parser("check-deadlines", help="fire due deadline, abandonment and reminder timers")
     deadlines.add_argument("--now", help="ISO-8601 UTC time to check at (default: now)")
+    deadlines.add_argument("--operator", help="who runs it, recorded as the cause (default: the OS user)")
     deadlines.set_defaults(func=cmd_check_deadlines)
 
     serve = sub.add_parser("serve", help="serve the webhook and onboarding endpoints (+ the simulator by default)")
@@ -277,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="heal missed webhooks from Stripe's accounts; adopt orphans")
     rec.add_argument("--stale-only", action="store_true", help="only re-fetch local accounts not synced lately")
     rec.add_argument("--stale-after", type=int, help="seconds since the last sync (default: settings)")
+    rec.add_argument("--operator", help="who runs it, recorded as the actor (default: the OS user)")
     rec.set_defaults(func=cmd_reconcile)
 
     accounts = sub.add_parser("accounts", help="list accounts")
@@ -289,10 +279,7 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true")
     history.set_defaults(func=cmd_history)
 
-    audit = sub.add_parser("audit", help="audit trail")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute every account's hash chain")
-    verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parsers(sub, lambda args: build_engine(_settings(args)))
     return p
 
 

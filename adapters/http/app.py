@@ -9,7 +9,10 @@
   (refresh rate-limited per account, so a redirect loop cannot mint links
   forever), return fetches the account and redirects to the platform's page
   with its state;
-* ``/healthz`` and ``/metrics`` (Prometheus).
+* ``/healthz`` and ``/metrics`` (Prometheus);
+* ``GET {audit_path}…``: the read-only audit page (``audit_page``), behind
+  its own auditor authentication (``audit_auth``; not mounted in live mode
+  unless configured).
 Engine calls are synchronous and run in the thread pool.
 """
 
@@ -40,6 +43,8 @@ from onboarding_fsm.errors import (
 from onboarding_fsm.links import UNCHECKED
 from onboarding_fsm.settings import Settings
 
+from .audit_auth import AuditorAuth, auditor_from_settings
+from .audit_page import audit_routes
 from .auth import Authenticator, SignedTokenAuth, from_settings, link_marker_of
 from .bodies import capped_body
 from .limits import RefreshLimiter
@@ -80,6 +85,7 @@ def create_app(
     *,
     authenticator: Authenticator | None = None,
     metrics: Metrics | None = None,
+    auditor: AuditorAuth | None = None,
 ) -> Starlette:
     """The platform's endpoints over ``engine``.
 
@@ -94,6 +100,7 @@ def create_app(
     if settings.engine_config() != engine.config:
         raise SettingsError("create_app needs the settings the engine was built from (its engine_config differs)")
     auth = authenticator or from_settings(settings, link_marker=link_marker_of(engine))
+    audit = audit_routes(engine, settings, auditor if auditor is not None else auditor_from_settings(settings))
     if metrics is None:
         metrics = Metrics(engine.count_by_state, engine.timer_backlog)
         engine.subscribe(metrics)
@@ -205,6 +212,7 @@ def create_app(
             Route(DONE_PATH, done, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *audit,
         ]
     )
     app.state.engine = engine

@@ -7,6 +7,7 @@ from typing import Any
 
 from onboarding_fsm.account import Account, CreationIntent, LinkParams
 from onboarding_fsm.audit import Transition, delta_from_dict
+from onboarding_fsm.checkpoints import Checkpoint
 from onboarding_fsm.events import InboxEntry, Outcome
 from onboarding_fsm.snapshot import parse_account
 from onboarding_fsm.states import Source, State, Trigger
@@ -66,6 +67,11 @@ def transition(m: Row) -> Transition:
         stripe_time=read_dt(m["stripe_time"]),
         prev_hash=m["prev_hash"],
         hash=m["hash"],
+        request_id=m["request_id"],
+        run_id=m["run_id"],
+        layout=int(m["layout"]),
+        key_id=m["key_id"],
+        checkpoint=m["checkpoint"],
     )
 
 
@@ -80,6 +86,19 @@ def inbox_entry(m: Row) -> InboxEntry:
         outcome=Outcome(m["outcome"]),
         detail=m["detail"],
         payload=read_json(m["payload"]),
+        transition_seq=m["transition_seq"],
+    )
+
+
+def checkpoint(m: Row) -> Checkpoint:
+    return Checkpoint(
+        seq=int(m["seq"]),
+        at=_dt(m["at"]),
+        records=int(m["records"]),
+        covered=m["covered"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+        key_id=m["key_id"],
     )
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from onboarding_fsm.clock import from_unix
 
-from .tables import accounts, timers
+from .tables import accounts, timers, transitions
 
 _BATCH = 50_000
 
@@ -137,3 +137,68 @@ def _seed_postgres(conn: sa.Connection, prefix: str, lo: int, hi: int, due: int,
         conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({columns}) SELECT {', '.join(expressions.values())} {series}", params
         )
+
+
+#: one account's life in the seeded audit trail: (from, to, trigger, source), ten records
+_LIFE = (
+    (None, "created", "create", "api"),
+    ("created", "link_issued", "issue_link", "api"),
+    ("link_issued", "returned_incomplete", "return", "return"),
+    ("returned_incomplete", "link_issued", "issue_link", "api"),
+    ("link_issued", "verified", "return", "return"),
+    ("verified", "returned_incomplete", "sync", "webhook"),
+    ("returned_incomplete", "past_due", "deadline", "scheduler"),
+    ("past_due", "link_issued", "issue_link", "api"),
+    ("link_issued", "verified", "return", "return"),
+    ("verified", "verified", "sync", "webhook"),
+)
+
+
+def seed_audit_trail(
+    engine: sa.Engine, count: int, *, start: datetime, spacing_s: int = 30, step_s: int = 3600, prefix: str = "acct_t"
+) -> int:
+    """``count`` accounts with ten audit records each, hashed and chained as
+    the engine would (``seal``); account ``n`` is born ``n * spacing_s`` after
+    ``start`` and moves every ``step_s``. Returns the number of records."""
+    from datetime import timedelta
+
+    from onboarding_fsm.audit import GENESIS, Cause, delta_to_dict, seal
+    from onboarding_fsm.states import Source, State, Trigger
+
+    written = 0
+    base = int(start.timestamp())
+    with engine.begin() as conn:
+        for lo in range(0, count, _BATCH // len(_LIFE)):
+            hi = min(count, lo + _BATCH // len(_LIFE))
+            account_rows, records = [], []
+            for n in range(lo, hi):
+                account_id = f"{prefix}{n:09d}"
+                born = from_unix(base + n * spacing_s)
+                prev, seq = GENESIS, 0
+                for seq, (was, to, trigger, source) in enumerate(_LIFE, start=1):
+                    record = seal(
+                        account_id=account_id, seq=seq, prev_hash=prev,
+                        from_state=State(was) if was else None, to_state=State(to), trigger=Trigger(trigger),
+                        cause=Cause(Source(source), f"evt_{n}_{seq}" if source == "webhook" else None, "seed",
+                                    request_id=f"req_seed{n}x{seq}"),
+                        reason=f"seeded step {seq}", delta=(), at=born + timedelta(seconds=(seq - 1) * step_s),
+                    )  # fmt: skip
+                    prev = record.hash
+                    records.append(_complete(_transition_row(record, delta_to_dict(record.delta)), transitions))
+                row = _account_row(account_id, base, born)
+                row.update(state="verified", reason="seeded", audit_seq=seq, audit_head=prev)
+                account_rows.append(_complete(row, accounts))
+            conn.execute(accounts.insert(), account_rows)
+            conn.execute(transitions.insert(), records)
+            written += len(records)
+    return written
+
+
+def _transition_row(t: Any, delta: Any) -> dict[str, Any]:
+    return {
+        "account_id": t.account_id, "seq": t.seq, "from_state": t.from_state.value if t.from_state else None,
+        "to_state": t.to_state.value, "trigger": t.trigger.value, "source": t.source.value,
+        "source_ref": t.source_ref, "actor": t.actor, "reason": t.reason, "delta": delta, "at": t.at,
+        "stripe_time": t.stripe_time, "prev_hash": t.prev_hash, "hash": t.hash, "request_id": t.request_id,
+        "run_id": t.run_id, "layout": t.layout, "key_id": t.key_id, "checkpoint": None,
+    }  # fmt: skip

@@ -123,6 +123,7 @@ class Statements:
         return (
             f"INSERT INTO {EVENTS} ({_names(EVENT_COLUMNS)}) VALUES ({_values(EVENT_COLUMNS, prefix)}) "
             "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, "
+            "transition_seq = excluded.transition_seq, "
             "received_at = excluded.received_at, payload = excluded.payload "
             f"WHERE {EVENTS}.outcome = 'failed' RETURNING event_id"
         )
@@ -256,6 +257,11 @@ class Statements:
             "stripe_time": self.dt(record.stripe_time),
             "prev_hash": record.prev_hash,
             "hash": record.hash,
+            "request_id": record.request_id,
+            "run_id": record.run_id,
+            "layout": record.layout,
+            "key_id": record.key_id,
+            "checkpoint": None,
         }
 
     def outbox(
@@ -293,4 +299,5 @@ class Statements:
             "outcome": entry.outcome.value,
             "detail": entry.detail,
             "payload": self.json(entry.payload),
+            "transition_seq": entry.transition_seq,
         }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,19 +24,21 @@ from sqlalchemy.engine import Connection, Engine
 
 from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition
+from onboarding_fsm.checkpoints import Anchor, AuditEvidence, Checkpoint
 from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent, OnboardingError
 from onboarding_fsm.events import InboxEntry
+from onboarding_fsm.queries import InboxQuery, Key, TransitionQuery
 from onboarding_fsm.retention import PruneReport
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import Timer, TimerBacklog
 
-from . import pruning, rows
+from . import auditing, pruning, rows
 from .cache import AccountCache
 from .connection import READ_ONLY, create_sql_engine
 from .errors import translate
 from .statements import Statements
-from .tables import accounts, outbox, timers, transitions, webhook_events
+from .tables import accounts, outbox, timers, transitions
 from .timeconv import read_dt, read_json
 from .writes import SqlWriteTx
 
@@ -200,13 +202,40 @@ class SqlStore:
                 yield acct, grouped[acct.stripe_account_id]
             after = ids[-1]
 
-    def inbox(self, *, account_id: str | None = None, limit: int = 100) -> list[InboxEntry]:
-        w = webhook_events.c
-        query = sa.select(webhook_events).order_by(w.received_at.desc(), w.event_id).limit(limit)
-        if account_id is not None:
-            query = query.where(w.account_id == account_id)
+    def inbox(self, query: InboxQuery | None = None, *, limit: int = 100, after: Key | None = None) -> list[InboxEntry]:
         with self._reading() as conn:
-            return [rows.inbox_entry(r._mapping) for r in conn.execute(query)]
+            return auditing.inbox_page(conn, query or InboxQuery(), limit, after)
+
+    def transitions(self, query: TransitionQuery, *, limit: int = 100, after: Key | None = None) -> list[Transition]:
+        with self._reading() as conn:
+            return auditing.transitions_page(conn, query, limit, after)
+
+    def latest_records(
+        self, at: datetime, *, account_id: str | None = None, limit: int = 500, after: str | None = None
+    ) -> list[Transition]:
+        with self._reading() as conn:
+            return auditing.latest_records(conn, at, account_id, limit, after)
+
+    def checkpoints(self, *, after: int = 0, limit: int = 500) -> list[Checkpoint]:
+        with self._reading() as conn:
+            return auditing.checkpoints_page(conn, after, limit)
+
+    def seal_checkpoint(
+        self, make: Callable[[Checkpoint | None, list[Anchor]], Checkpoint], *, limit: int, keyed_only: bool
+    ) -> Checkpoint | None:
+        try:
+            with self._writer, self._translated(), self.engine.begin() as conn:
+                return auditing.seal(conn, make, limit, keyed_only)
+        except (ConcurrencyConflict, sa.exc.IntegrityError):
+            return None  # another process appended this checkpoint number first
+
+    def sealed(self) -> Iterator[tuple[int, str, int]]:
+        with self._reading() as conn:
+            yield from auditing.sealed(conn)
+
+    def evidence(self, *, outbox_since: datetime, limit: int = 100) -> AuditEvidence:
+        with self._reading() as conn:
+            return auditing.evidence(conn, outbox_since, limit)
 
     def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
         query = sa.select(outbox.c.id, outbox.c.payload).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)

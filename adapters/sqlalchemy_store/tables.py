@@ -109,7 +109,16 @@ transitions = Table(
     Column("stripe_time", UTCDateTime()),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_ofsm_transitions_at", "at"),
+    # 0004: Stripe's request id, the run id, the hashed layout, the key's id,
+    # and the checkpoint that sealed it (NULL until sealed; not hashed)
+    Column("request_id", String(255)),
+    Column("run_id", String(64)),
+    Column("layout", Integer, nullable=False, server_default="1"),
+    Column("key_id", String(16)),
+    Column("checkpoint", BigInteger().with_variant(Integer, "sqlite")),
+    # 0004: time order as the auditor's queries page it (was ``at`` alone)
+    Index("ix_ofsm_transitions_time", "at", "account_id", "seq"),
+    Index("ix_ofsm_transitions_checkpoint", "checkpoint"),
 )
 
 webhook_events = Table(
@@ -125,7 +134,10 @@ webhook_events = Table(
     Column("detail", Text),
     # identity data stripped before storing (onboarding_fsm.redact)
     Column("payload", JSONType, nullable=False),
+    # 0004: the audit record it caused (seq on its account), for cross-checks
+    Column("transition_seq", Integer),
     Index("ix_ofsm_webhook_events_account", "account_id", "created"),
+    Index("ix_ofsm_webhook_events_received", "received_at", "event_id"),
 )
 
 outbox = Table(
@@ -138,6 +150,8 @@ outbox = Table(
     Column("payload", JSONType, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime()),
+    # 0004: the audit cross-check joins transitions to their announcements
+    Index("ix_ofsm_outbox_account_seq", "account_id", "seq"),
     Index(
         "ix_ofsm_outbox_pending",
         "id",
@@ -170,6 +184,18 @@ creation_intents = Table(
     Column("platform_ref", String(200), primary_key=True),
     Column("idempotency_key", String(255), nullable=False),
     Column("requested_at", UTCDateTime(), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "ofsm_audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("covered", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16)),
 )
 
 rate_limits = Table(

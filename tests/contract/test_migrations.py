@@ -4,6 +4,7 @@ upgraded without losing, changing or re-hashing a record (both backends)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from alembic.config import Config
 from adapters.sqlalchemy_store import SqlStore
 from adapters.sqlalchemy_store.store import MIGRATIONS
 from adapters.sqlalchemy_store.tables import accounts, timers, transitions
-from onboarding_fsm.audit import GENESIS, Cause, delta_to_dict, seal, verify_chain
+from onboarding_fsm.audit import GENESIS, Cause, Transition, delta_to_dict, digest, seal, verify_chain
 from onboarding_fsm.snapshot import AccountSnapshot, Requirements, snapshot_to_dict
 from onboarding_fsm.states import Source, State, Trigger
 from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
@@ -44,6 +45,16 @@ def upgrade(store: SqlStore, revision: str) -> None:
         command.upgrade(config, revision)
 
 
+#: the first record's hash as 0.3 computed it (layout v1), pinned: an upgrade never re-hashes
+V1_FIRST_HASH = "4c7c84cb4a29a9f9bc1cb5e175240f7017f074e2080b9898e5f9f45c266499d9"
+
+
+def legacy(record: Transition, prev_hash: str) -> Transition:
+    """``record`` as releases before 0004 wrote it: layout v1, plain SHA-256."""
+    v1 = replace(record, layout=1, prev_hash=prev_hash, request_id=None, run_id=None)
+    return replace(v1, hash=digest(v1))
+
+
 def chain() -> list:  # type: ignore[type-arg]
     first = seal(
         account_id="acct_old", seq=1, prev_hash=GENESIS, from_state=None, to_state=State.CREATED,
@@ -54,7 +65,9 @@ def chain() -> list:  # type: ignore[type-arg]
         trigger=Trigger.ISSUE_LINK, cause=Cause(Source.API, None, "svc"), reason="link",
         delta=(), at=START + timedelta(seconds=1),
     )  # fmt: skip
-    return [first, second]
+    first = legacy(first, GENESIS)
+    assert first.hash == V1_FIRST_HASH
+    return [first, legacy(second, first.hash)]
 
 
 def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[type-arg]
@@ -90,7 +103,7 @@ def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[t
     return records
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
 def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(store: SqlStore, revision: str) -> None:
     upgrade(store, revision)
     records = populate(store, revision)
@@ -124,3 +137,18 @@ def test_head_downgrades_to_0001_and_back(store: SqlStore) -> None:
         command.downgrade(config, "0001")
     store.migrate()
     assert len(store.history("acct_old")) == 2
+
+
+def test_an_upgraded_trail_is_sealed_as_it_was_and_grows_in_the_new_layout(store: SqlStore) -> None:
+    """0003 -> head: the old v1 records keep their hashes, the first checkpoint
+    seals them as they are, a v2 record appends to the same chain, and the
+    whole trail verifies."""
+    from onboarding_fsm.checkpoints import make, verify
+
+    upgrade(store, "0003")
+    records = populate(store, "0003")
+    store.migrate()
+    sealed = store.seal_checkpoint(lambda last, anchors: make(last, anchors, START, None), limit=100, keyed_only=False)
+    assert sealed is not None and sealed.records == 2
+    assert [t.hash for t in store.history("acct_old")] == [r.hash for r in records]
+    assert list(verify(store.checkpoints(), store.sealed(), None)) == []

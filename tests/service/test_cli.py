@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
+from onboarding_fsm import Settings, Source, build_engine
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -28,7 +29,14 @@ def test_demo_runs_every_scenario_and_says_where_the_data_is(
     # past_due learnt by the deadline timer's own fetch, no webhook
     assert "verified -> past_due            sync        scheduler timer:future_deadline@" in out
     assert str(db) in out
-    assert "Audit chains verified: 11 ok, 0 broken." in out
+    assert "Audit trail verified: 11 chain(s), " in out and "; 0 problem(s)." in out
+    # every transition in the demo database carries a cause: a reference (event,
+    # timer, Stripe request) or an actor
+    engine = build_engine(Settings(database_url=f"sqlite:///{db}"))
+    records = list(engine.audit.stream())
+    assert len(records) > 40
+    assert [t for t in records if not (t.source_ref or t.request_id or t.actor)] == []
+    assert all(t.request_id for t in records if t.source in (Source.API, Source.RETURN, Source.REFRESH))
     assert "onboarding-fsm history acct_" in out
 
 
@@ -45,9 +53,10 @@ def test_history_accounts_and_audit_commands(
     assert code == 0 and "created" in history and "create" in history
     code, as_json = run(capsys, "history", account, "--json")
     assert code == 0 and as_json.startswith("{")
-    assert run(capsys, "audit", "verify") == (0, "11 account chain(s) checked, 0 broken\n")
-    code, fired = run(capsys, "check-deadlines")
-    assert code == 0 and "transition(s) fired" in fired
+    code, verified = run(capsys, "audit", "verify")
+    assert code == 0 and verified.startswith("11 account chain(s), ") and verified.endswith(" 0 problem(s)\n")
+    code, fired = run(capsys, "check-deadlines", "--operator", "alice")
+    assert code == 0 and "transition(s) fired (run sweep_" in fired and "operator:alice" in fired
 
 
 def test_audit_verify_fails_on_tampering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,7 +71,7 @@ def test_audit_verify_fails_on_tampering(tmp_path: Path, capsys: pytest.CaptureF
             "DELETE FROM ofsm_transitions WHERE seq = 2 AND rowid = (SELECT min(rowid) FROM ofsm_transitions WHERE seq = 2)"
         )
     code, out = main(["--config", str(write_config(tmp_path, url)), "audit", "verify"]), capsys.readouterr().out
-    assert code == 1 and "BROKEN" in out
+    assert code == 1 and "PROBLEM chain acct_" in out and "sequence gap" in out
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
@@ -119,3 +128,50 @@ def test_a_refused_setting_is_one_error_line(
     monkeypatch.setenv("ONBOARDING_FSM_WEBHOOK_SECRET", "whsec_misspelt")
     status, out = run(capsys, "accounts")
     assert status == 2 and out.count("\n") == 1 and "did you mean ONBOARDING_FSM_WEBHOOK_SECRETS" in out, out
+
+
+def stdout(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Like ``run``, stdout only (counts and cursors go to stderr)."""
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_the_auditors_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each question is one command: across accounts by time and state, as of an
+    instant, the inbox, and an export that verifies on its own."""
+    import json
+
+    db = tmp_path / "audit.sqlite3"
+    monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", f"sqlite:///{db}")
+    assert run(capsys, "demo")[0] == 0
+    code, out = stdout(
+        capsys, "audit", "transitions", "--to", "past_due", "--since", "2000-01-01T00:00:00+00:00", "--all"
+    )
+    assert code == 0 and out.count("-> past_due") >= 1 and all("past_due" in line for line in out.splitlines())
+    code, out = stdout(capsys, "audit", "transitions", "--limit", "2")
+    assert code == 0 and len(out.splitlines()) == 2
+    code, out = stdout(capsys, "audit", "transitions", "--trigger", "deadline", "--json", "--all")
+    assert code == 0 and all(json.loads(line)["trigger"] == "deadline" for line in out.splitlines())
+    code, out = stdout(capsys, "audit", "state-at", "2100-01-01T00:00:00+00:00")
+    assert code == 0 and out.count("acct_") == 11
+    code, out = stdout(capsys, "audit", "state-at", "2000-01-01T00:00:00+00:00")
+    assert code == 0 and out == ""  # nothing existed then
+    code, out = stdout(capsys, "inbox", "--outcome", "applied", "--limit", "500")
+    assert code == 0 and out and all(" applied " in line for line in out.splitlines())
+    code, out = run(capsys, "audit", "checkpoint")
+    assert code == 0 and "nothing to seal" in out  # the demo sealed everything
+    for fmt in ("jsonl", "csv"):
+        export = tmp_path / f"trail.{fmt}"
+        assert run(capsys, "audit", "export", "--format", fmt, "-o", str(export))[0] == 0
+        code, out = run(capsys, "audit", "verify-export", str(export))
+        assert code == 0 and "whole trail" in out and "0 problem(s)" in out
+        lines = export.read_text("utf-8").splitlines(keepends=True)
+        (tmp_path / "cut").write_text("".join(lines[:-1]), "utf-8")
+        code, out = run(capsys, "audit", "verify-export", str(tmp_path / "cut"))
+        assert code == 1 and "cut short" in out
+    code, _ = stdout(capsys, "audit", "transitions", "--since", "yesterday")
+    assert code == 2  # a clear error, nothing done
+    code, _ = stdout(capsys, "audit", "transitions", "--to", "nowhere")
+    assert code == 2

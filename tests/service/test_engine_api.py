@@ -274,12 +274,13 @@ def test_accounts_view_filters_by_state(world: World) -> None:
 def test_audit_verify_finds_tampering(world: World) -> None:
     acct = world.create()
     world.onboard(acct)
-    assert all(r.ok for r in world.engine.verify_audit())
+    assert world.engine.verify_audit().ok
     with world.store.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.exec_driver_sql("DROP TRIGGER ofsm_transitions_no_update")
         conn.exec_driver_sql("UPDATE ofsm_transitions SET reason = 'all fine' WHERE seq = 2")
-    [report] = world.engine.verify_audit()
-    assert (report.ok, report.broken_at) == (False, 2)
+    report = world.engine.verify_audit()
+    assert not report.ok and [(p.kind, p.where) for p in report.problems][:1] == [("chain", acct)]
+    assert "at seq 2" in report.problems[0].detail
 
 
 @pytest.fixture

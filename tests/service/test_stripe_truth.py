@@ -193,7 +193,7 @@ def test_an_event_that_races_our_create_is_retried_not_lost(world: World, db_url
     acct = engine.create_account("seller-race", "US", ["card_payments", "transfers"]).stripe_account_id
     [first] = [a for a in world.sim.outbox.log if a.event["account"] == acct and a.event["type"] == "account.updated"]
     assert isinstance(first.error, EventAheadOfAccount)  # answered "retry", recorded nowhere
-    assert world.engine.inbox() == [] and world.state(acct) == "created"
+    assert list(world.engine.inbox()) == [] and world.state(acct) == "created"
     world.clock.advance(timedelta(minutes=5))
     world.sim.tick()  # Stripe's redelivery
     assert world.state(acct) == "disabled"

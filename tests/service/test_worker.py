@@ -23,7 +23,7 @@ def test_jobs_coalesce_run_alone_and_have_a_misfire_grace(world: World) -> None:
     worker.scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in worker.scheduler.get_jobs()}
-        assert set(jobs) == {"sweep", "reconcile", "prune"}
+        assert set(jobs) == {"sweep", "reconcile", "prune", "checkpoint"}
         for job in jobs.values():
             assert job.coalesce is True
             assert job.max_instances == 1
@@ -75,7 +75,7 @@ def test_without_reconciliation_there_is_no_reconcile_job(world: World) -> None:
     worker.configure()
     worker.scheduler.start(paused=True)
     try:
-        assert {job.id for job in worker.scheduler.get_jobs()} == {"sweep", "prune"}
+        assert {job.id for job in worker.scheduler.get_jobs()} == {"sweep", "prune", "checkpoint"}
     finally:
         worker.scheduler.shutdown(wait=False)
 
