@@ -232,6 +232,55 @@ class ChainReport:
     problem: str | None = None
 
 
+class ChainCheck:
+    """One account's chain checked record by record: what ``verify_chain``
+    does over a list, and an export verifier does as the file streams."""
+
+    def __init__(
+        self,
+        account_id: str,
+        key: AuditKey | None = None,
+        *,
+        start: tuple[int, str] = (1, GENESIS),
+        skip_keyed: bool = False,
+    ) -> None:
+        self.account_id = account_id
+        self.key = key
+        self.expected_seq, self.prev = start
+        self.skip_keyed = skip_keyed
+        self.count = 0
+        self.keyed = False
+        self.broken: ChainReport | None = None
+
+    def add(self, record: Transition) -> ChainReport | None:
+        """The first problem of the chain so far (None while it holds)."""
+        if self.broken is not None:
+            return self.broken
+        self.count += 1
+        problem = None
+        if record.seq != self.expected_seq:
+            problem = f"sequence gap: expected {self.expected_seq}"
+        elif record.prev_hash != self.prev:
+            problem = "previous-hash link broken"
+        elif not (self.skip_keyed and self.key is None and record.key_id is not None):
+            problem = _content_problem(record, self.key, self.keyed)
+        if problem is not None:
+            self.broken = ChainReport(self.account_id, self.count, False, record.seq, problem)
+            return self.broken
+        self.keyed = self.keyed or record.key_id is not None
+        self.prev = record.hash
+        self.expected_seq += 1
+        return None
+
+    def end(self, head: str | None = None) -> ChainReport:
+        if self.broken is not None:
+            return self.broken
+        if head is not None and head != self.prev:
+            msg = "account head does not match the last record"
+            return ChainReport(self.account_id, self.count, False, self.expected_seq, msg)
+        return ChainReport(self.account_id, self.count, True)
+
+
 def verify_chain(
     account_id: str,
     records: Iterable[Transition],
@@ -247,25 +296,11 @@ def verify_chain(
     ``start`` is the first seq and its previous hash (a partial export
     starts mid-chain). ``skip_keyed``: without the key, check only the links
     of keyed records (their content cannot be checked)."""
-    expected_seq, prev = start
-    count = 0
-    keyed = False
+    check = ChainCheck(account_id, key, start=start, skip_keyed=skip_keyed)
     for record in records:
-        count += 1
-        if record.seq != expected_seq:
-            return ChainReport(account_id, count, False, record.seq, f"sequence gap: expected {expected_seq}")
-        if record.prev_hash != prev:
-            return ChainReport(account_id, count, False, record.seq, "previous-hash link broken")
-        skip = skip_keyed and key is None and record.key_id is not None
-        problem = None if skip else _content_problem(record, key, keyed)
-        if problem is not None:
-            return ChainReport(account_id, count, False, record.seq, problem)
-        keyed = keyed or record.key_id is not None
-        prev = record.hash
-        expected_seq += 1
-    if head is not None and head != prev:
-        return ChainReport(account_id, count, False, expected_seq, "account head does not match the last record")
-    return ChainReport(account_id, count, True)
+        if check.add(record) is not None:
+            break
+    return check.end(head)
 
 
 def _content_problem(record: Transition, key: AuditKey | None, keyed_before: bool) -> str | None:

@@ -9,7 +9,8 @@ so an auditor can walk 10^6 records with flat memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
@@ -19,13 +20,14 @@ from .audit import ChainReport, Transition, verify_chain
 from .checkpoints import Checkpoint, Problem
 from .clock import ensure_utc
 from .config import EngineConfig
-from .errors import AccountNotFound
+from .errors import AccountNotFound, InvalidInput, SettingsError
 from .events import InboxEntry
 from .ports import Clock, Store
-from .queries import InboxQuery, Order, Page, StateAt, TransitionQuery, decode, encode
+from .queries import InboxQuery, Key, Order, Page, StateAt, TransitionQuery, decode, encode
 
-#: records sealed per checkpoint (one transaction each)
+#: records sealed per checkpoint (one transaction each): also the most an export holds at once
 SEAL_BATCH = 10_000
+EXPORT_PAGE = 1000
 _TIME_KEY = (datetime, str, int)
 _CHAIN_KEY = (str, int)
 _INBOX_KEY = (datetime, str)
@@ -88,7 +90,7 @@ class AuditTrail:
         wanted = inputs.account_id(account_id)
         if self._store.get(wanted) is None:
             raise AccountNotFound(account_id)
-        found = self._store.latest_records(ensure_utc(at, "at"), account_id=wanted, limit=1)
+        found, _ = self._store.latest_records(ensure_utc(at, "at"), account_id=wanted, limit=1)
         return _state(found[0]) if found else None
 
     def states_at(self, at: datetime, *, batch: int = 500) -> Iterator[StateAt]:
@@ -96,11 +98,10 @@ class AuditTrail:
         instant = ensure_utc(at, "at")
         after: str | None = None
         while True:
-            found = self._store.latest_records(instant, limit=batch, after=after)
-            if not found:
-                return
+            found, after = self._store.latest_records(instant, limit=inputs.page_size(batch), after=after)
             yield from (_state(t) for t in found)
-            after = found[-1].account_id
+            if after is None:
+                return
 
     def inbox(
         self, query: InboxQuery | None = None, *, limit: int = 100, cursor: str | None = None
@@ -116,15 +117,21 @@ class AuditTrail:
     def export(
         self, out: TextIO, *, format: exports.Format | str = exports.Format.JSONL, query: TransitionQuery | None = None
     ) -> exports.Summary:
-        """Write the trail (or the part ``query`` selects) to ``out``, chain by
-        chain, with every field its hashes are computed from; a whole export
-        carries the checkpoints too, so ``exports.verify`` checks it without
-        the database."""
+        """Write the trail (or the part ``query`` selects) to ``out`` with every
+        field its hashes are computed from (``exportcheck`` verifies it without
+        the database). A whole export is the records sealed by each checkpoint
+        in turn, then the records sealed since, then the checkpoints; a
+        filtered one is chain by chain, with no checkpoints."""
         chosen = inputs.member(exports.Format, format, "format")
         wanted = replace(query or TransitionQuery(), order=Order.CHAIN)
-        cps = self._all_checkpoints() if wanted.whole else iter(())
         writer = exports.writer(chosen, out)
-        return writer.write(self.stream(wanted), cps, exported_at=self._clock.now(), whole=wanted.whole)
+        at = self._clock.now()
+        if not wanted.whole:
+            return writer.write(self.stream(wanted), (), exported_at=at, whole=False)
+        newest = self._store.last_checkpoint()  # anything sealed after this is exported as unsealed
+        up_to = newest.seq if newest else 0
+        records = itertools.chain(self._sealed_records(up_to), self._unsealed_records(up_to))
+        return writer.write(records, self._all_checkpoints(up_to), exported_at=at, whole=True)
 
     # ---------------------------------------------------------- checkpoints
 
@@ -132,8 +139,15 @@ class AuditTrail:
         """Seal every record written since the last checkpoint (a checkpoint
         per ``batch`` records) and publish the new head. Safe to run from
         several workers: one seals, the others find nothing left."""
+        if not 1 <= batch <= SEAL_BATCH:
+            raise InvalidInput(f"batch must be 1..{SEAL_BATCH} (an export holds one checkpoint's records at once)")
         key = self._config.audit_key
-        last = self._last_checkpoint()
+        last = self._store.last_checkpoint()
+        if key is None and last is not None and last.key_id is not None:
+            raise SettingsError(
+                f"the checkpoint chain is keyed ({last.key_id}): set audit_key to seal; "
+                "a plain checkpoint after keyed ones would read as tampering"
+            )
         # once a checkpoint is keyed, plain-hash records are no longer vouched for
         keyed_only = key is not None and last is not None and last.key_id is not None
         made: list[Checkpoint] = []
@@ -152,10 +166,14 @@ class AuditTrail:
 
     # --------------------------------------------------------------- verify
 
-    def verify(self) -> AuditReport:
+    def verify(self, *, witnessed: Mapping[int, str] | None = None) -> AuditReport:
         """Recompute every chain and checkpoint, and cross-check the inbox,
-        the outbox and the account rows against the records."""
+        the outbox and the account rows against the records. ``witnessed``:
+        checkpoint heads (seq -> hash) kept outside the database, e.g. from
+        the outbox's ``audit.checkpoint`` messages or the worker's log."""
         key = self._config.audit_key
+        newest = self._store.last_checkpoint()  # first: a checkpoint sealed meanwhile is left for next time
+        up_to = newest.seq if newest else 0
         problems: list[Problem] = []
         accounts = records = 0
         for account, chain in self._store.chains():
@@ -166,11 +184,14 @@ class AuditTrail:
                 report = self._recheck(account.stripe_account_id) or report
             if not report.ok:
                 problems.append(_chain_problem(report))
-        cps = list(self._all_checkpoints())
-        problems.extend(checkpoints.verify(cps, self._store.sealed(), key))
+        cps = list(self._all_checkpoints(up_to))
+        problems.extend(checkpoints.verify(cps, self._store.sealed(up_to), key, witnessed=witnessed))
         since = self._clock.now() - self._config.retention
         evidence = self._store.evidence(outbox_since=since)
         problems.extend(evidence.problems)
+        announced = self._store.announced_checkpoints(since)
+        latest = self._store.last_checkpoint()
+        problems.extend(_unannounced(cps, announced, up_to, latest.seq if latest else 0))
         problems.extend(_key_problems(key is not None, cps, records, evidence.unsealed_unkeyed))
         return AuditReport(accounts, records, len(cps), evidence.unsealed, key.key_id if key else None, tuple(problems))
 
@@ -190,17 +211,36 @@ class AuditTrail:
                 return verify_chain(account_id, chain, account.audit_head, self._config.audit_key)
         return None
 
-    def _last_checkpoint(self) -> Checkpoint | None:
-        last = None
-        for last in self._all_checkpoints():  # noqa: B007 - the chain is short (one per 10^4 records)
-            pass
-        return last
-
-    def _all_checkpoints(self) -> Iterator[Checkpoint]:
+    def _all_checkpoints(self, up_to: int | None = None) -> Iterator[Checkpoint]:
         after = 0
         while page := self._store.checkpoints(after=after):
-            yield from page
+            for cp in page:
+                if up_to is not None and cp.seq > up_to:
+                    return
+                yield cp
             after = page[-1].seq
+
+    def _sealed_records(self, up_to: int) -> Iterator[Transition]:
+        """Checkpoint by checkpoint, each one's records in code-point order of
+        (account, seq), the order its digest was computed in (the database's
+        collation may differ); one checkpoint in memory at a time."""
+        group: list[Transition] = []
+        after: Key | None = None
+        while page := self._store.sealed_records(up_to, limit=EXPORT_PAGE, after=after):
+            for record in page:
+                if group and record.checkpoint != group[0].checkpoint:
+                    yield from sorted(group, key=_chain_key)
+                    group = []
+                group.append(record)
+            last = page[-1]
+            after = (last.checkpoint or 0, last.account_id, last.seq)
+        yield from sorted(group, key=_chain_key)
+
+    def _unsealed_records(self, up_to: int) -> Iterator[Transition]:
+        after: Key | None = None
+        while page := self._store.unsealed_records(up_to, limit=EXPORT_PAGE, after=after):
+            yield from page
+            after = (page[-1].account_id, page[-1].seq)
 
 
 def _next(kind: str, items: Sequence[Transition], size: int, order: Order) -> str | None:
@@ -217,6 +257,22 @@ def _state(record: Transition) -> StateAt:
 
 def _chain_problem(report: ChainReport) -> Problem:
     return Problem("chain", report.account_id, f"at seq {report.broken_at}: {report.problem}")
+
+
+def _chain_key(record: Transition) -> tuple[str, int]:
+    return record.account_id, record.seq
+
+
+def _unannounced(cps: list[Checkpoint], announced: list[tuple[int, str]], up_to: int, latest: int) -> list[Problem]:
+    """Heads the outbox published that the checkpoint chain no longer has
+    (or has with another hash). ``up_to``: the newest checkpoint when the
+    check began; ``latest``: when it ended (one sealed in between is fine)."""
+    hashes = {cp.seq: cp.hash for cp in cps}
+    return [
+        Problem("checkpoint", f"checkpoint {seq}", "published in the outbox, but not in the chain as published")
+        for seq, hash_ in sorted(announced)
+        if (seq <= up_to and hashes.get(seq) != hash_) or seq > latest
+    ]
 
 
 def _key_problems(keyed: bool, cps: list[Checkpoint], records: int, unsealed_unkeyed: int) -> list[Problem]:

@@ -4,24 +4,25 @@ A per-account hash chain shows an edited record, but not a chain cut short
 with its account row rewound, nor an account erased whole: what is gone
 leaves no broken link. So every record is, soon after it is written, sealed
 into a checkpoint: the checkpoint's ``covered`` digest is over the
-``(account, seq, hash)`` of every record it seals, and checkpoints chain by
-hash like records do. Deleting, truncating or reordering sealed records then
-breaks a checkpoint's digest; deleting a checkpoint breaks the next one's
-link. Without a key anyone who can write the database can recompute it all,
-so the newest checkpoint is also published (outbox ``audit.checkpoint``,
-log line) for someone outside to witness; with the ``AuditKey`` the chain
-cannot be recomputed at all.
+``(account, seq, hash)`` of every record it seals (in code-point order, so
+no database collation decides it), and checkpoints chain by hash like
+records do. Deleting, truncating or reordering sealed records breaks a
+checkpoint's digest; deleting a checkpoint in the middle breaks the next
+one's link, and records still naming a deleted one give it away.
 
-Records newer than the last checkpoint are covered by their own chain and
-by the inbox and outbox cross-checks only: the worker seals every
-``audit_checkpoint_interval`` to keep that window short.
+What this cannot see, stated: records younger than the last checkpoint are
+covered only by their own chain and the inbox/outbox cross-checks; and the
+newest checkpoints can be removed together with every trace of what they
+sealed (even under a key: removing is not forging). Against that, each new
+head is published (outbox ``audit.checkpoint``, a log line) for a witness
+outside the database, and ``verify(witnessed=...)`` compares against it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -140,18 +141,29 @@ class AuditEvidence:
 
 
 def verify(
-    checkpoints: Iterable[Checkpoint], sealed: Iterable[tuple[int, str, int]], key: AuditKey | None
+    checkpoints: Iterable[Checkpoint],
+    sealed: Iterable[tuple[int, str, int]],
+    key: AuditKey | None,
+    *,
+    skip_keyed: bool = False,
+    witnessed: Mapping[int, str] | None = None,
 ) -> Iterator[Problem]:
     """Check the checkpoint chain against what each one seals now.
 
     ``sealed`` gives, per checkpoint seq, the digest and count recomputed
-    from the records that carry its number today, in checkpoint order.
+    from the records that carry its number today. ``witnessed`` are heads
+    published earlier and kept outside (``seq -> hash``): the one defence
+    against the newest checkpoints being removed together with what they
+    sealed. ``skip_keyed``: without the key, keyed checkpoints are checked
+    for links and coverage only.
     """
     recomputed = {seq: (digest_, count) for seq, digest_, count in sealed}
+    seen: dict[int, str] = {}
     prev = GENESIS
     keyed = False
     expected = 1
     for cp in checkpoints:
+        seen[cp.seq] = cp.hash
         where = f"checkpoint {cp.seq}"
         if cp.seq != expected:
             yield Problem("checkpoint", where, f"sequence gap: expected {expected} (checkpoints deleted)")
@@ -160,7 +172,7 @@ def verify(
         if keyed and cp.key_id is None:
             yield Problem("checkpoint", where, "unkeyed checkpoint after keyed ones (re-hashed without the key?)")
         try:
-            if digest(cp, key) != cp.hash:
+            if not (skip_keyed and key is None and cp.key_id is not None) and digest(cp, key) != cp.hash:
                 yield Problem("checkpoint", where, "content does not match its hash")
         except KeyMissing:
             yield Problem("checkpoint", where, f"keyed with {cp.key_id}, which is not the key given")
@@ -178,3 +190,7 @@ def verify(
         expected = cp.seq + 1
     for seq in sorted(recomputed):
         yield Problem("checkpoint", f"checkpoint {seq}", "records name a checkpoint that does not exist")
+    for seq, hash_ in sorted((witnessed or {}).items()):
+        if seen.get(seq) != hash_:
+            what = "is gone (removed with what it sealed?)" if seq not in seen else "differs from the witnessed head"
+            yield Problem("witness", f"checkpoint {seq}", what)

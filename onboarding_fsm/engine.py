@@ -217,8 +217,10 @@ class Engine:
         """The platform lost the account (access refused, or deleted) without
         a webhook saying so: disable it (until Stripe shows it again). With
         ``inaccessible_before``, only if it was still marked inaccessible since
-        before then when the transaction runs (an answer meanwhile clears it)."""
-        cause = Cause(source, actor=actor, run_id=run_id)
+        before then when the transaction runs (an answer meanwhile clears it).
+        No Stripe answer is involved, so the record's cause is its actor: the
+        source's name when the caller names no one."""
+        cause = Cause(source, actor=actor or source.value, run_id=run_id)
 
         def decide(account: Account, now: datetime) -> moves.Change | None:
             if inaccessible_before is not None and (
@@ -349,9 +351,9 @@ class Engine:
     def count_by_state(self) -> dict[State, int]:
         return self._store.count_by_state()
 
-    def verify_audit(self) -> AuditReport:
+    def verify_audit(self, *, witnessed: Mapping[int, str] | None = None) -> AuditReport:
         """Every chain, the checkpoint chain and the cross-checks (``engine.audit.verify``)."""
-        return self.audit.verify()
+        return self.audit.verify(witnessed=witnessed)
 
     def dispatch_outbox(self, handler: Callable[[Mapping[str, Any]], None], *, limit: int = 100) -> int:
         """Hand pending outbox messages to ``handler`` in order; a message is

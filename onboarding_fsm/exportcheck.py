@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from . import checkpoints, exports
-from .audit import GENESIS, AuditKey, Transition, verify_chain
+from .audit import GENESIS, AuditKey, ChainCheck, Transition
 from .checkpoints import Anchor, Checkpoint, Covering, Problem
 
 
@@ -35,6 +35,8 @@ class ExportReport:
     #: keyed records whose content could not be checked (no key given)
     unchecked: int
     problems: tuple[Problem, ...]
+    #: records no checkpoint in the file sealed: vouched for by their chain only
+    unsealed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -42,44 +44,52 @@ class ExportReport:
 
 
 class _Check:
+    """Running state: one chain check per account (memory grows with the
+    number of accounts, not of records) and one digest per checkpoint."""
+
     def __init__(self, key: AuditKey | None, whole: bool) -> None:
         self.key = key
         self.whole = whole
         self.problems: list[Problem] = []
-        self.chain: list[Transition] = []
-        self.seen: set[str] = set()
+        self.chains: dict[str, ChainCheck] = {}
         self.coverings: dict[int, Covering] = {}
+        self.current: int | None = None
         self.cps: list[Checkpoint] = []
         self.transitions = 0
         self.unchecked = 0
+        self.unsealed = 0
 
     def transition(self, record: Transition) -> None:
         self.transitions += 1
-        if self.chain and record.account_id != self.chain[0].account_id:
-            self.flush()
-        if not self.chain and record.account_id in self.seen:
-            self.problems.append(Problem("order", record.account_id, "its records are not together (reordered)"))
-        self.seen.add(record.account_id)
-        self.chain.append(record)
-        if record.checkpoint is not None:
-            self.coverings.setdefault(record.checkpoint, Covering()).add(
-                Anchor(record.account_id, record.seq, record.hash)
+        self.unchecked += self.key is None and record.key_id is not None
+        check = self.chains.get(record.account_id)
+        if check is None or (not self.whole and record.seq != check.expected_seq):
+            # a filtered export skips records: each run of consecutive ones is checked on its own
+            start = (1, GENESIS) if self.whole else (record.seq, record.prev_hash)
+            check = self.chains[record.account_id] = ChainCheck(
+                record.account_id, self.key, start=start, skip_keyed=True
             )
+        if check.broken is None and check.add(record) is not None and check.broken is not None:
+            broken = check.broken
+            self.problems.append(Problem("chain", broken.account_id, f"at seq {broken.broken_at}: {broken.problem}"))
+        self._cover(record)
 
-    def flush(self) -> None:
-        if not self.chain:
+    def _cover(self, record: Transition) -> None:
+        if record.checkpoint is None:
+            self.unsealed += 1
+            self.current = None
             return
-        first = self.chain[0]
-        start = (1, GENESIS) if self.whole or first.seq == 1 else (first.seq, first.prev_hash)
-        report = verify_chain(first.account_id, self.chain, None, self.key, start=start, skip_keyed=True)
-        if not report.ok:
-            self.problems.append(Problem("chain", first.account_id, f"at seq {report.broken_at}: {report.problem}"))
-        if self.key is None:
-            self.unchecked += sum(1 for r in self.chain if r.key_id is not None)
-        self.chain = []
+        if record.checkpoint != self.current:
+            if record.checkpoint in self.coverings:
+                where = f"checkpoint {record.checkpoint}"
+                self.problems.append(Problem("order", where, "its records are not together (reordered)"))
+            self.current = record.checkpoint
+        self.coverings.setdefault(record.checkpoint, Covering()).add(Anchor(record.account_id, record.seq, record.hash))
 
 
-def verify_export(lines: TextIO, key: AuditKey | None = None) -> ExportReport:
+def verify_export(
+    lines: TextIO, key: AuditKey | None = None, *, witnessed: Mapping[int, str] | None = None
+) -> ExportReport:
     """Check an export file (either format) without the database."""
     rows = exports.rows(lines)
     header = next(rows, None)
@@ -100,28 +110,57 @@ def verify_export(lines: TextIO, key: AuditKey | None = None) -> ExportReport:
                 check.cps.append(exports.checkpoint_of(row))
             elif kind == "end":
                 end = row
+            elif kind == "malformed":
+                check.problems.append(Problem("file", f"row {number}", f"malformed: {row.get('error')}"))
             else:
-                check.problems.append(Problem("file", f"row {number}", f"unknown kind {kind!r}"))
+                check.problems.append(Problem("file", f"row {number}", f"not a row of an export ({kind!r})"))
         except (KeyError, ValueError, TypeError) as exc:
             check.problems.append(Problem("file", f"row {number}", f"malformed: {type(exc).__name__} {exc}"))
-    check.flush()
     if end is None:
         check.problems.append(Problem("file", "end", "no end row: the export is cut short"))
     elif (end.get("records"), end.get("checkpoint")) != (check.transitions, len(check.cps)):
         check.problems.append(Problem("file", "end", "row counts differ from the end row's"))
     if check.whole:
         sealed = [(seq, c.digest(), c.count) for seq, c in sorted(check.coverings.items())]
-        check.problems.extend(checkpoints.verify(check.cps, sealed, key))
+        check.problems.extend(checkpoints.verify(check.cps, sealed, key, skip_keyed=True, witnessed=witnessed))
+    elif witnessed:
+        check.problems.append(Problem("witness", "file", "a filtered export carries no checkpoints to compare"))
     return ExportReport(
-        check.transitions, len(check.seen), len(check.cps), not check.whole, check.unchecked, tuple(check.problems)
+        check.transitions,
+        len(check.chains),
+        len(check.cps),
+        not check.whole,
+        check.unchecked,
+        tuple(check.problems),
+        check.unsealed,
     )
+
+
+def witnesses(values: Sequence[str]) -> dict[int, str]:
+    """``SEQ:HASH`` pairs (checkpoint heads kept outside), as a mapping."""
+    out = {}
+    for value in values:
+        seq, _, hash_ = value.partition(":")
+        if not seq.isdigit() or len(hash_) != 64:
+            raise ValueError(f"--expect takes SEQ:HASH (a checkpoint number and its 64-hex hash), got {value!r}")
+        out[int(seq)] = hash_
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m onboarding_fsm.exportcheck", description=__doc__.split("\n")[0])
     parser.add_argument("file", help="an export written by `onboarding-fsm audit export`")
     parser.add_argument("--key-env", help="environment variable holding the audit key (keyed exports)")
+    parser.add_argument(
+        "--expect", action="append", default=[], metavar="SEQ:HASH",
+        help="a checkpoint head witnessed outside (the outbox's audit.checkpoint message, the worker's log)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    try:
+        witnessed = witnesses(args.expect)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     key = None
     if args.key_env:
         secret = os.environ.get(args.key_env)
@@ -131,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = AuditKey(secret.encode())
     try:
         with open(args.file, encoding="utf-8", newline="") as lines:
-            report = verify_export(lines, key)
+            report = verify_export(lines, key, witnessed=witnessed)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -140,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scope = "partial export (links within it checked)" if report.partial else "whole trail"
     print(
         f"{report.transitions} record(s) of {report.accounts} account(s), {report.checkpoints} checkpoint(s), "
-        f"{scope}; {report.unchecked} keyed record(s) unchecked; {len(report.problems)} problem(s)"
+        f"{scope}; {report.unsealed} record(s) sealed by no checkpoint in it (their chain vouches for them); "
+        f"{report.unchecked} keyed record(s) unchecked (no key given); {len(report.problems)} problem(s)"
     )
     return 1 if report.problems else 0
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -207,14 +207,22 @@ def rows(lines: TextIO) -> Iterator[dict[str, Any]]:
     """The rows of an export in either format (sniffed from its first character)."""
     first = lines.read(1)
     if first == "{":
-        yield json.loads(first + lines.readline())
-        for line in lines:
+        for line in _prepend(first, lines):
             if line.strip():
-                yield json.loads(line)
+                yield _parsed(json.loads, line)
         return
     reader = csv.DictReader(_prepend(first, lines))
     for cells in reader:
-        yield _from_cells(cells)
+        yield _parsed(_from_cells, cells)
+
+
+def _parsed(parse: Callable[[Any], Any], raw: Any) -> dict[str, Any]:
+    """A row, or a ``malformed`` row saying why (the verifier reports it and goes on)."""
+    try:
+        row = parse(raw)
+    except (ValueError, TypeError) as exc:
+        return {"kind": "malformed", "error": f"{type(exc).__name__}: {exc}"}
+    return row if isinstance(row, dict) else {"kind": "malformed", "error": "not an object"}
 
 
 def _prepend(first: str, rest: TextIO) -> Iterator[str]:

@@ -165,13 +165,31 @@ class Store(Protocol):
 
     def latest_records(
         self, at: datetime, *, account_id: str | None = None, limit: int = 500, after: str | None = None
-    ) -> list[Transition]:
-        """Per account (in id order, after ``after``), the record with the
-        highest seq among those stamped at or before ``at``."""
+    ) -> tuple[list[Transition], str | None]:
+        """For the next ``limit`` accounts in id order (after ``after``), the
+        record with the highest seq among those stamped at or before ``at``
+        (accounts born later have none); and the cursor for the next page
+        (None: those were the last accounts)."""
         ...
 
     def checkpoints(self, *, after: int = 0, limit: int = 500) -> list[Checkpoint]:
         """The checkpoint chain in order, from seq ``after + 1``."""
+        ...
+
+    def last_checkpoint(self) -> Checkpoint | None: ...
+
+    def sealed_records(self, up_to: int, *, limit: int = 1000, after: Key | None = None) -> list[Transition]:
+        """Records sealed by checkpoints ``1..up_to``, keyset-paged on
+        ``(checkpoint, account_id, seq)``: a checkpoint's records together."""
+        ...
+
+    def unsealed_records(self, up_to: int, *, limit: int = 1000, after: Key | None = None) -> list[Transition]:
+        """Records no checkpoint ``1..up_to`` sealed, keyset-paged on
+        ``(account_id, seq)``, with ``checkpoint`` None (sealed later, if at all)."""
+        ...
+
+    def announced_checkpoints(self, since: datetime) -> list[tuple[int, str]]:
+        """``(seq, hash)`` of the checkpoint heads the outbox published since ``since``."""
         ...
 
     def seal_checkpoint(
@@ -183,9 +201,10 @@ class Store(Protocol):
         there was nothing to seal, or another process sealed at the same time."""
         ...
 
-    def sealed(self) -> Iterator[tuple[int, str, int]]:
-        """Per checkpoint seq, recomputed from the records carrying it now:
-        the ``checkpoints.covered`` digest and the count. Streamed."""
+    def sealed(self, up_to: int) -> Iterator[tuple[int, str, int]]:
+        """Per checkpoint seq up to ``up_to``, recomputed from the records
+        carrying it now: the ``checkpoints.covered`` digest (anchors in
+        code-point order, whatever the database's collation) and the count."""
         ...
 
     def evidence(self, *, outbox_since: datetime, limit: int = 100) -> AuditEvidence:

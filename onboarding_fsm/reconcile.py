@@ -80,10 +80,12 @@ def reconcile(
     full: bool = True,
     progress: Callable[[int], None] | None = None,
     actor: str = "reconcile",
+    source: Source = Source.RECONCILE,
 ) -> ReconcileReport:
     """One reconciliation run; safe to run from several workers at once.
-    Every transition it causes carries ``actor`` and the run's id."""
-    run = Run.start("reconcile", source=Source.RECONCILE, actor=actor)
+    Every transition it causes carries ``source``, ``actor`` and the run's
+    id (an operator's run by hand: ``Source.OPERATOR``)."""
+    run = Run.start("reconcile", source=source, actor=actor)
     report = ReconcileReport(run_id=run.id)
     seen: set[str] = set()
     orphans: list[AccountSnapshot] = []
@@ -163,7 +165,7 @@ def _apply(
         if local.detached:
             _restore(engine, local, snapshot, report, run)
             return
-        account, transition = engine.sync_snapshot(snapshot, source=Source.RECONCILE, actor=run.actor, run_id=run.id)
+        account, transition = engine.sync_snapshot(snapshot, source=run.source, actor=run.actor, run_id=run.id)
         if transition is not None and transition.from_state != transition.to_state:
             report.drift.append(
                 Drift(
@@ -213,7 +215,7 @@ def _detach(
     transition = engine.detach(
         local.stripe_account_id,
         reason,
-        source=Source.RECONCILE,
+        source=run.source,
         actor=run.actor,
         inaccessible_before=confirmed_before,
         run_id=run.id,

@@ -131,7 +131,7 @@ def cmd_export(args: argparse.Namespace, engine_for: EngineFor) -> int:
 
 def cmd_verify_export(args: argparse.Namespace, engine_for: EngineFor) -> int:
     argv = [str(args.file)] + (["--key-env", args.key_env] if args.key_env else [])
-    return exportcheck.main(argv)
+    return exportcheck.main(argv + [f"--expect={e}" for e in args.expect])
 
 
 def cmd_checkpoint(args: argparse.Namespace, engine_for: EngineFor) -> int:
@@ -144,7 +144,11 @@ def cmd_checkpoint(args: argparse.Namespace, engine_for: EngineFor) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, engine_for: EngineFor) -> int:
-    report = engine_for(args).verify_audit()
+    try:
+        witnessed = exportcheck.witnesses(args.expect)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    report = engine_for(args).verify_audit(witnessed=witnessed)
     for problem in report.problems:
         print(f"PROBLEM {problem}")
     keyed = f"keyed ({report.key_id})" if report.key_id else "unkeyed (no audit_key configured)"
@@ -206,8 +210,12 @@ def add_parsers(sub: Any, engine_for: EngineFor) -> None:
 
     audit = sub.add_parser("audit", help="the audit trail: queries, exports, checkpoints, verification")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    bind(audit_sub.add_parser("verify", help="recompute every chain and checkpoint; cross-check inbox and outbox"),
-         cmd_verify)  # fmt: skip
+    verify = audit_sub.add_parser("verify", help="recompute every chain and checkpoint; cross-check inbox and outbox")
+    verify.add_argument(
+        "--expect", action="append", default=[], metavar="SEQ:HASH",
+        help="a checkpoint head witnessed outside the database (outbox audit.checkpoint message, worker log)",
+    )  # fmt: skip
+    bind(verify, cmd_verify)
     bind(audit_sub.add_parser("checkpoint", help="seal records written since the last checkpoint"), cmd_checkpoint)
 
     transitions = audit_sub.add_parser("transitions", help="transitions across accounts (time order)")
@@ -233,6 +241,7 @@ def add_parsers(sub: Any, engine_for: EngineFor) -> None:
     check = audit_sub.add_parser("verify-export", help="check an export file on its own (no database)")
     check.add_argument("file", type=Path)
     check.add_argument("--key-env", help="environment variable holding the audit key (keyed exports)")
+    check.add_argument("--expect", action="append", default=[], metavar="SEQ:HASH", help="a witnessed checkpoint head")
     bind(check, cmd_verify_export)
 
     inbox = sub.add_parser("inbox", help="recorded webhook events, newest first")

@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from onboarding_fsm import OnboardingError, Settings, bootstrap, build_engine, exports
+from onboarding_fsm import OnboardingError, Settings, Source, bootstrap, build_engine, exports
 
 from . import audit
 
@@ -59,8 +60,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> str:
-    """Who runs a manual command: ``--operator``, else the OS user."""
-    return str(getattr(args, "operator", None) or getpass.getuser())
+    """Who runs a manual command: ``--operator``, else the OS user (a container
+    running under a uid with no name and no $USER: ``uid:N``)."""
+    named = getattr(args, "operator", None)
+    if named:
+        return str(named)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def cmd_check_deadlines(args: argparse.Namespace) -> int:
@@ -176,6 +184,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             stale_after=stale_after,
             full=not args.stale_only,
             progress=bar.update,
+            source=Source.OPERATOR,
             actor=f"operator:{_operator(args)}",
         )
     for d in report.drift:
@@ -256,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
 
     start_url = sub.add_parser("start-url", help="a signed start URL for an account (embedded token scheme)")
     start_url.add_argument("account")
-    start_url.add_argument("--holder", default="holder")
+    start_url.add_argument("--holder", required=True, help="who is signed in (recorded as holder:NAME); an opaque id")
     start_url.set_defaults(func=cmd_start_url)
 
     worker = sub.add_parser("worker", help="run the timer sweep and reconciliation (APScheduler, this process)")

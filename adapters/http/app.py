@@ -45,7 +45,7 @@ from onboarding_fsm.settings import Settings
 
 from .audit_auth import AuditorAuth, auditor_from_settings
 from .audit_page import audit_routes
-from .auth import Authenticator, SignedTokenAuth, from_settings, link_marker_of
+from .auth import Authenticator, SignedTokenAuth, compatible, from_settings, link_marker_of
 from .bodies import capped_body
 from .limits import RefreshLimiter
 from .metrics import Metrics
@@ -99,7 +99,7 @@ def create_app(
     settings = settings or Settings()
     if settings.engine_config() != engine.config:
         raise SettingsError("create_app needs the settings the engine was built from (its engine_config differs)")
-    auth = authenticator or from_settings(settings, link_marker=link_marker_of(engine))
+    auth = compatible(authenticator or from_settings(settings, link_marker=link_marker_of(engine)))
     audit = audit_routes(engine, settings, auditor if auditor is not None else auditor_from_settings(settings))
     if metrics is None:
         metrics = Metrics(engine.count_by_state, engine.timer_backlog)

@@ -21,11 +21,13 @@ Stripe sends the holder to. Live mode refuses to run on it.
 from __future__ import annotations
 
 import importlib
+import inspect
+import logging
 import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
@@ -36,6 +38,7 @@ from onboarding_fsm.errors import AccountNotFound, InvalidInput, SettingsError
 from onboarding_fsm.links import UNCHECKED, Unchecked
 from onboarding_fsm.settings import Settings
 
+log = logging.getLogger("onboarding_fsm.http")
 COOKIE = "onboarding_fsm_session"
 #: how this scheme's holders are recorded: ``holder:<name from the start token>``
 HOLDER_PREFIX = "holder:"
@@ -158,6 +161,36 @@ class SignedTokenAuth:
             secure=self.secure_cookie,
             samesite="lax",  # Stripe's redirect back is a top-level GET: lax cookies travel
         )
+
+
+class _RememberWithoutHolder:
+    """A hook written before ``remember`` was told the holder (0.3): called
+    the old way, so a deployed hook keeps working after the upgrade."""
+
+    def __init__(self, hook: Any) -> None:
+        self._hook = hook
+
+    def authenticate(self, request: Request, account_id: str) -> str | None:
+        found: str | None = self._hook.authenticate(request, account_id)
+        return found
+
+    def remember(self, response: Response, account_id: str, holder: str) -> None:
+        self._hook.remember(response, account_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hook, name)
+
+
+def compatible(hook: Any) -> Authenticator:
+    """``hook`` as today's ``Authenticator``, adapting an old two-argument ``remember``."""
+    try:
+        parameters = inspect.signature(hook.remember).parameters
+    except (TypeError, ValueError):
+        return hook  # type: ignore[no-any-return]
+    if len(parameters) == 2 and not any(p.kind is p.VAR_POSITIONAL for p in parameters.values()):
+        log.warning("auth hook %s: remember(response, account_id) is deprecated; add a holder argument", hook)
+        return _RememberWithoutHolder(hook)
+    return hook  # type: ignore[no-any-return]
 
 
 def from_settings(settings: Settings, link_marker: LinkMarker | None = None) -> Authenticator:

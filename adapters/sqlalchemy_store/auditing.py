@@ -8,6 +8,7 @@ the caller one page at a time, so memory stays flat over 10^6 records.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,15 +21,16 @@ from onboarding_fsm.checkpoints import (
     Anchor,
     AuditEvidence,
     Checkpoint,
-    Covering,
     Problem,
     announcement,
+    covered,
 )
 from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.queries import InboxQuery, Key, Order, TransitionQuery
 
 from . import rows
 from .tables import accounts, audit_checkpoints, outbox, transitions, webhook_events
+from .timeconv import read_json
 
 t = transitions.c
 #: PostgreSQL: one sealer at a time (any constant; scoped to the transaction)
@@ -64,18 +66,22 @@ def transitions_page(conn: Connection, query: TransitionQuery, limit: int, after
 
 def latest_records(
     conn: Connection, at: datetime, account_id: str | None, limit: int, after: str | None
-) -> list[Transition]:
-    """Each account's last record at or before ``at``: a page of account ids,
-    then the max seq per id among records stamped by then."""
+) -> tuple[list[Transition], str | None]:
+    """Each account's last record at or before ``at``, for one page of
+    account ids; and the page's last id (None: no more accounts), which is
+    the next cursor whether or not those accounts existed yet at ``at``."""
     a = accounts.c
     ids = sa.select(a.stripe_account_id).order_by(a.stripe_account_id).limit(limit)
     if account_id is not None:
         ids = ids.where(a.stripe_account_id == account_id)
     if after is not None:
         ids = ids.where(a.stripe_account_id > after)
+    page = [r[0] for r in conn.execute(ids)]
+    if not page:
+        return [], None
     latest = (
         sa.select(t.account_id, sa.func.max(t.seq).label("seq"))
-        .where(t.account_id.in_(ids.scalar_subquery()), t.at <= at)
+        .where(t.account_id.in_(page), t.at <= at)
         .group_by(t.account_id)
         .subquery()
     )
@@ -84,7 +90,8 @@ def latest_records(
         .join(latest, sa.and_(t.account_id == latest.c.account_id, t.seq == latest.c.seq))
         .order_by(t.account_id)
     )
-    return [rows.transition(r._mapping) for r in conn.execute(stmt)]
+    found = [rows.transition(r._mapping) for r in conn.execute(stmt)]
+    return found, page[-1] if len(page) == limit else None
 
 
 def inbox_page(conn: Connection, query: InboxQuery, limit: int, after: Key | None) -> list[InboxEntry]:
@@ -109,6 +116,42 @@ def checkpoints_page(conn: Connection, after: int, limit: int) -> list[Checkpoin
     return [rows.checkpoint(r._mapping) for r in conn.execute(stmt)]
 
 
+def last_checkpoint(conn: Connection) -> Checkpoint | None:
+    c = audit_checkpoints.c
+    row = conn.execute(sa.select(audit_checkpoints).order_by(c.seq.desc()).limit(1)).first()
+    return rows.checkpoint(row._mapping) if row is not None else None
+
+
+def sealed_records(conn: Connection, up_to: int, limit: int, after: Key | None) -> list[Transition]:
+    """Records sealed by checkpoints 1..``up_to``, by (checkpoint, account, seq)."""
+    stmt = sa.select(transitions).where(t.checkpoint.is_not(None), t.checkpoint <= up_to)
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(t.checkpoint, t.account_id, t.seq) > sa.tuple_(*after))
+    stmt = stmt.order_by(t.checkpoint, t.account_id, t.seq).limit(limit)
+    return [rows.transition(r._mapping) for r in conn.execute(stmt)]
+
+
+def unsealed_records(conn: Connection, up_to: int, limit: int, after: Key | None) -> list[Transition]:
+    """Records no checkpoint up to ``up_to`` sealed, by (account, seq); as unsealed."""
+    stmt = sa.select(transitions).where(sa.or_(t.checkpoint.is_(None), t.checkpoint > up_to))
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(t.account_id, t.seq) > sa.tuple_(*after))
+    stmt = stmt.order_by(t.account_id, t.seq).limit(limit)
+    return [replace(rows.transition(r._mapping), checkpoint=None) for r in conn.execute(stmt)]
+
+
+def announced(conn: Connection, since: datetime) -> list[tuple[int, str]]:
+    """The checkpoint heads the outbox published since ``since`` (seq, hash)."""
+    o = outbox.c
+    stmt = sa.select(o.payload).where(o.kind == CHECKPOINT_KIND, o.created_at >= since)
+    out = []
+    for (payload,) in conn.execute(stmt):
+        data = read_json(payload)
+        if isinstance(data, dict) and isinstance(data.get("seq"), int) and isinstance(data.get("hash"), str):
+            out.append((data["seq"], data["hash"]))
+    return out
+
+
 def seal(
     conn: Connection,
     make: Callable[[Checkpoint | None, list[Anchor]], Checkpoint],
@@ -121,7 +164,9 @@ def seal(
     row = conn.execute(sa.select(audit_checkpoints).order_by(c.seq.desc()).limit(1)).first()
     last = rows.checkpoint(row._mapping) if row is not None else None
     number = (last.seq if last else 0) + 1
-    pick = sa.select(t.account_id, t.seq).where(t.checkpoint.is_(None))
+    # in chain order: an account's records are sealed oldest first, so its
+    # seqs never go down from one checkpoint to the next
+    pick = sa.select(t.account_id, t.seq).where(t.checkpoint.is_(None)).order_by(t.account_id, t.seq)
     if keyed_only:
         pick = pick.where(t.key_id.is_not(None))
     taken = conn.execute(
@@ -160,24 +205,26 @@ def _checkpoint_row(cp: Checkpoint) -> dict[str, Any]:
     }
 
 
-def sealed(conn: Connection) -> Iterator[tuple[int, str, int]]:
-    """Streamed in (checkpoint, account, seq) order, one running digest at a time."""
+def sealed(conn: Connection, up_to: int) -> Iterator[tuple[int, str, int]]:
+    """Streamed by checkpoint; each checkpoint's anchors (at most one seal's
+    batch) are sorted here, in code-point order as ``checkpoints.make`` did:
+    the database's collation must not decide a digest."""
     stmt = (
         sa.select(t.checkpoint, t.account_id, t.seq, t.hash)
-        .where(t.checkpoint.is_not(None))
-        .order_by(t.checkpoint, t.account_id, t.seq)
+        .where(t.checkpoint.is_not(None), t.checkpoint <= up_to)
+        .order_by(t.checkpoint)
         .execution_options(stream_results=True, yield_per=5000)
     )
     current: int | None = None
-    covering = Covering()
+    group: list[Anchor] = []
     for row in conn.execute(stmt):
         if row.checkpoint != current:
             if current is not None:
-                yield current, covering.digest(), covering.count
-            current, covering = row.checkpoint, Covering()
-        covering.add(Anchor(row.account_id, row.seq, row.hash))
+                yield current, covered(sorted(group)), len(group)
+            current, group = row.checkpoint, []
+        group.append(Anchor(row.account_id, row.seq, row.hash))
     if current is not None:
-        yield current, covering.digest(), covering.count
+        yield current, covered(sorted(group)), len(group)
 
 
 def evidence(conn: Connection, outbox_since: datetime, limit: int) -> AuditEvidence:

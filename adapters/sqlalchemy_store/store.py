@@ -212,13 +212,29 @@ class SqlStore:
 
     def latest_records(
         self, at: datetime, *, account_id: str | None = None, limit: int = 500, after: str | None = None
-    ) -> list[Transition]:
+    ) -> tuple[list[Transition], str | None]:
         with self._reading() as conn:
             return auditing.latest_records(conn, at, account_id, limit, after)
 
     def checkpoints(self, *, after: int = 0, limit: int = 500) -> list[Checkpoint]:
         with self._reading() as conn:
             return auditing.checkpoints_page(conn, after, limit)
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        with self._reading() as conn:
+            return auditing.last_checkpoint(conn)
+
+    def sealed_records(self, up_to: int, *, limit: int = 1000, after: Key | None = None) -> list[Transition]:
+        with self._reading() as conn:
+            return auditing.sealed_records(conn, up_to, limit, after)
+
+    def unsealed_records(self, up_to: int, *, limit: int = 1000, after: Key | None = None) -> list[Transition]:
+        with self._reading() as conn:
+            return auditing.unsealed_records(conn, up_to, limit, after)
+
+    def announced_checkpoints(self, since: datetime) -> list[tuple[int, str]]:
+        with self._reading() as conn:
+            return auditing.announced(conn, since)
 
     def seal_checkpoint(
         self, make: Callable[[Checkpoint | None, list[Anchor]], Checkpoint], *, limit: int, keyed_only: bool
@@ -229,9 +245,9 @@ class SqlStore:
         except (ConcurrencyConflict, sa.exc.IntegrityError):
             return None  # another process appended this checkpoint number first
 
-    def sealed(self) -> Iterator[tuple[int, str, int]]:
+    def sealed(self, up_to: int) -> Iterator[tuple[int, str, int]]:
         with self._reading() as conn:
-            yield from auditing.sealed(conn)
+            yield from auditing.sealed(conn, up_to)
 
     def evidence(self, *, outbox_since: datetime, limit: int = 100) -> AuditEvidence:
         with self._reading() as conn:

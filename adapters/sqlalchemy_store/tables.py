@@ -118,7 +118,8 @@ transitions = Table(
     Column("checkpoint", BigInteger().with_variant(Integer, "sqlite")),
     # 0004: time order as the auditor's queries page it (was ``at`` alone)
     Index("ix_ofsm_transitions_time", "at", "account_id", "seq"),
-    Index("ix_ofsm_transitions_checkpoint", "checkpoint"),
+    # 0004: sealing picks unsealed records in chain order; exports read them by checkpoint
+    Index("ix_ofsm_transitions_checkpoint", "checkpoint", "account_id", "seq"),
 )
 
 webhook_events = Table(

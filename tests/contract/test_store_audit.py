@@ -85,9 +85,14 @@ def test_transitions_filter_by_every_field(trail: SqlStore) -> None:
 
 def test_latest_records_say_where_each_account_stood(trail: SqlStore) -> None:
     at = START + timedelta(seconds=22)  # acct_1 and acct_2 linked once, acct_3's link at 23 s not yet
-    assert [(t.account_id, t.seq) for t in trail.latest_records(at)] == [("acct_1", 2), ("acct_2", 2), ("acct_3", 1)]
-    assert trail.latest_records(START, account_id="acct_1") == []  # born at START + 1 s
-    assert [t.account_id for t in trail.latest_records(at, limit=1, after="acct_1")] == ["acct_2"]
+    found, cursor = trail.latest_records(at)
+    assert [(t.account_id, t.seq) for t in found] == [("acct_1", 2), ("acct_2", 2), ("acct_3", 1)]
+    assert cursor is None  # a short page: no more accounts
+    assert trail.latest_records(START, account_id="acct_1") == ([], None)  # born at START + 1 s
+    found, cursor = trail.latest_records(at, limit=1, after="acct_1")
+    assert ([t.account_id for t in found], cursor) == (["acct_2"], "acct_2")
+    # a page of accounts none of which existed yet still moves the cursor on
+    assert trail.latest_records(START, limit=2) == ([], "acct_2")
 
 
 def test_the_inbox_pages_newest_first_through_ties(store: SqlStore) -> None:
@@ -124,9 +129,20 @@ def test_sealing_covers_every_record_once(trail: SqlStore) -> None:
     assert second.prev_hash == first.hash
     assert trail.seal_checkpoint(_make, limit=100, keyed_only=False) is None  # nothing left
     assert trail.checkpoints() == [first, second]
-    assert list(verify(trail.checkpoints(), trail.sealed(), None)) == []
+    assert list(verify(trail.checkpoints(), trail.sealed(2), None)) == []
     assert trail.evidence(outbox_since=START).unsealed == 0
-    assert [cp for cp, *_ in trail.sealed()] == [1, 2]
+    assert [cp for cp, *_ in trail.sealed(2)] == [1, 2] and [cp for cp, *_ in trail.sealed(1)] == [1]
+    assert trail.last_checkpoint() == second
+    assert sorted(trail.announced_checkpoints(START)) == [(1, first.hash), (2, second.hash)]
+    sealed = trail.sealed_records(1, limit=100)
+    assert len(sealed) == 5 and {t.checkpoint for t in sealed} == {1}
+    unsealed = trail.unsealed_records(1, limit=100)
+    assert len(unsealed) == 7 and {t.checkpoint for t in unsealed} == {None}  # sealed by 2: not by 1..1
+    paged, after = [], None
+    while page := trail.sealed_records(2, limit=3, after=after):
+        paged.extend(page)
+        after = (page[-1].checkpoint, page[-1].account_id, page[-1].seq)
+    assert len(paged) == 12 and [t.checkpoint for t in paged] == sorted(t.checkpoint or 0 for t in paged)
 
 
 def test_concurrent_sealers_never_seal_a_record_twice(trail: SqlStore) -> None:
@@ -143,7 +159,7 @@ def test_concurrent_sealers_never_seal_a_record_twice(trail: SqlStore) -> None:
         thread.join()
     sealed = trail.checkpoints()
     assert [cp.seq for cp in sealed] == list(range(1, 13)) and sum(cp.records for cp in sealed) == 12
-    assert list(verify(sealed, trail.sealed(), None)) == []
+    assert list(verify(sealed, trail.sealed(12), None)) == []
 
 
 def test_keyed_only_leaves_plain_records_unsealed(store: SqlStore) -> None:
@@ -156,3 +172,26 @@ def test_keyed_only_leaves_plain_records_unsealed(store: SqlStore) -> None:
     assert sealed is not None and sealed.records == 1 and sealed.covered == covered([Anchor("acct_2", 1, keyed.hash)])
     evidence = store.evidence(outbox_since=START)
     assert (evidence.unsealed, evidence.unsealed_unkeyed, evidence.problems) == (1, 1, ())
+
+
+def test_checkpoints_are_append_only(trail: SqlStore) -> None:
+    import sqlalchemy as sa
+
+    trail.seal_checkpoint(_make, limit=100, keyed_only=False)
+    for sql in ("UPDATE ofsm_audit_checkpoints SET records = 0", "DELETE FROM ofsm_audit_checkpoints"):
+        with pytest.raises(sa.exc.DBAPIError), trail.engine.begin() as conn:
+            conn.execute(sa.text(sql))
+    assert len(trail.checkpoints()) == 1
+
+
+def test_a_digest_does_not_depend_on_the_databases_collation(store: SqlStore) -> None:
+    """Mixed-case Stripe ids sort differently under a language collation; the
+    digest is over code-point order, whatever order the database returns."""
+    for n, ref in ((1, "acct_B"), (2, "acct_a"), (3, "acct_C")):
+        acct = account(n)
+        birth = record(ref, 1, "0" * 64, None, State.CREATED)
+        with store.write() as tx:
+            tx.insert(replace(acct, stripe_account_id=ref, audit_head=birth.hash), birth, ())
+    cp = store.seal_checkpoint(_make, limit=10, keyed_only=False)
+    assert cp is not None and cp.records == 3
+    assert list(verify([cp], store.sealed(1), None)) == []

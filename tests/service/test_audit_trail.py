@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from onboarding_fsm import AccountNotFound, InvalidInput, Source, State, Trigger
+from onboarding_fsm import AccountNotFound, InvalidInput, SettingsError, Source, State, Trigger
 from onboarding_fsm.audit import AuditKey, digest
 from onboarding_fsm.clock import FakeClock
 from onboarding_fsm.events import Outcome
@@ -223,29 +223,36 @@ def test_a_tampered_export_file_is_reported(world: World, story: Story, attack: 
 # ------------------------------------------------------- tamper evidence
 
 
-@pytest.fixture
-def raw(world: World) -> Any:
+def attacker(world: World) -> Any:
     """SQL as someone with write access to the database runs it: triggers off."""
     engine = world.store.engine  # type: ignore[attr-defined]
 
     def run(sql: str, **params: Any) -> list[Any]:
         with engine.begin() as conn:
             pg = conn.dialect.name == "postgresql"
-            if pg:
-                conn.exec_driver_sql("ALTER TABLE ofsm_transitions DISABLE TRIGGER USER")
-            else:
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ofsm_transitions_no_update")
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ofsm_transitions_no_delete")
+            for table in ("ofsm_transitions", "ofsm_audit_checkpoints"):
+                if pg:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            if not pg:
+                for trigger in ("transitions", "checkpoints"):
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS ofsm_{trigger}_no_update")
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS ofsm_{trigger}_no_delete")
             result = conn.execute(sa.text(sql), params)
             found = list(result) if result.returns_rows else []
-            if pg:
-                conn.exec_driver_sql("ALTER TABLE ofsm_transitions ENABLE TRIGGER USER")
+            for table in ("ofsm_transitions", "ofsm_audit_checkpoints"):
+                if pg:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
             return found
 
     return run
 
 
-def _rewind(raw: Any, account: str) -> None:
+@pytest.fixture
+def raw(world: World) -> Any:
+    return attacker(world)
+
+
+def _rewind(raw: Any, account: str) -> int:
     """Delete the newest record and point the account row at the one before."""
     (seq, prev) = raw(
         "SELECT seq, prev_hash FROM ofsm_transitions WHERE account_id = :a ORDER BY seq DESC LIMIT 1", a=account
@@ -253,6 +260,7 @@ def _rewind(raw: Any, account: str) -> None:
     raw("DELETE FROM ofsm_transitions WHERE account_id = :a AND seq = :s", a=account, s=seq)
     raw("UPDATE ofsm_accounts SET audit_seq = :s, audit_head = :h WHERE stripe_account_id = :a", s=seq - 1, h=prev,
         a=account)  # fmt: skip
+    return int(seq)
 
 
 def _problems(world: World) -> set[str]:
@@ -311,7 +319,36 @@ def test_reordering_records_is_reported(world: World, story: Story, raw: Any) ->
 def test_deleting_the_newest_checkpoint_is_reported(world: World, story: Story, raw: Any) -> None:
     world.engine.audit.checkpoint()
     raw("DELETE FROM ofsm_audit_checkpoints")
-    assert "checkpoint" in _problems(world)
+    assert "checkpoint" in _problems(world)  # its records still name it
+
+
+def test_rolling_back_a_checkpoint_shows_in_its_announcement(world: World, story: Story, raw: Any) -> None:
+    """The newest checkpoint deleted and its records un-sealed: the outbox
+    published it (until retention prunes it)."""
+    assert world.engine.audit.checkpoint()
+    raw("DELETE FROM ofsm_audit_checkpoints")
+    raw("UPDATE ofsm_transitions SET checkpoint = NULL")
+    report = world.engine.verify_audit()
+    assert [str(p) for p in report.problems] == [
+        "checkpoint checkpoint 1: published in the outbox, but not in the chain as published"
+    ]
+
+
+def test_a_witnessed_head_catches_a_rollback_that_left_no_trace(world: World, story: Story, raw: Any) -> None:
+    """The same rollback with the announcement deleted too: only a head kept
+    outside the database (``audit verify --expect``) can tell."""
+    [cp] = world.engine.audit.checkpoint()
+    seq = _rewind(raw, story.past_due)  # would be caught by the checkpoint ...
+    raw("DELETE FROM ofsm_audit_checkpoints")
+    raw("UPDATE ofsm_transitions SET checkpoint = NULL")
+    # ... by the outbox, and by the inbox: all three erased
+    raw("DELETE FROM ofsm_outbox WHERE kind = 'audit.checkpoint' OR (account_id = :a AND seq = :s)",
+        a=story.past_due, s=seq)  # fmt: skip
+    raw("UPDATE ofsm_webhook_events SET transition_seq = NULL WHERE account_id = :a AND transition_seq = :s",
+        a=story.past_due, s=seq)  # fmt: skip
+    assert world.engine.verify_audit().ok  # the documented limit: nothing inside the database is left to tell
+    witnessed = world.engine.verify_audit(witnessed={cp.seq: cp.hash})
+    assert [p.kind for p in witnessed.problems] == ["witness"]
 
 
 def test_an_applied_event_whose_record_is_gone_is_reported(world: World, story: Story, raw: Any) -> None:
@@ -366,27 +403,14 @@ def test_keyed_records_cannot_be_rehashed_without_the_key(keyed: World, raw_keye
     raw_keyed("UPDATE ofsm_accounts SET audit_head = :h WHERE stripe_account_id = :a", h=prev, a=story.past_due)
     assert keyed.engine.verify_audit().problems  # the checkpoint no longer matches, the chain is no longer keyed
     raw_keyed("DELETE FROM ofsm_audit_checkpoints")
+    raw_keyed("DELETE FROM ofsm_outbox")
     raw_keyed("UPDATE ofsm_transitions SET checkpoint = NULL")
     assert {p.kind for p in keyed.engine.verify_audit().problems} >= {"key"}  # nothing sealed under the key
 
 
 @pytest.fixture
 def raw_keyed(keyed: World) -> Any:
-    engine = keyed.store.engine  # type: ignore[attr-defined]
-
-    def run(sql: str, **params: Any) -> None:
-        with engine.begin() as conn:
-            pg = conn.dialect.name == "postgresql"
-            if pg:
-                conn.exec_driver_sql("ALTER TABLE ofsm_transitions DISABLE TRIGGER USER")
-            else:
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ofsm_transitions_no_update")
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS ofsm_transitions_no_delete")
-            conn.execute(sa.text(sql), params)
-            if pg:
-                conn.exec_driver_sql("ALTER TABLE ofsm_transitions ENABLE TRIGGER USER")
-
-    return run
+    return attacker(keyed)
 
 
 def test_a_keyed_export_verifies_only_with_the_key(keyed: World) -> None:
@@ -429,3 +453,56 @@ def test_a_manual_sweep_is_recorded_as_its_operator(world: World) -> None:
         "operator:alice",
         report.run_id,
     )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_filtered_export_with_gaps_checks_every_record(world: World, story: Story, fmt: str) -> None:
+    out = io.StringIO()
+    summary = world.engine.audit.export(out, format=fmt, query=TransitionQuery(trigger=Trigger.ISSUE_LINK))
+    assert summary.transitions >= 2 and not summary.whole
+    assert verify_export(io.StringIO(out.getvalue())).ok  # seqs 2 and 4 of a chain: no gap reported
+    if fmt == "jsonl":
+        lines = out.getvalue().splitlines(keepends=True)
+        assert not verify_export(io.StringIO("".join(_edit_reason(lines)))).ok
+
+
+def test_a_checkpoint_sealed_during_a_verify_or_an_export_is_no_alarm(
+    world: World, story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker seals every minute; a long verify or export must not read
+    its new checkpoint as tampering."""
+    store: Any = world.store
+    world.engine.audit.checkpoint()
+    world.create("seller-during-verify")
+    real_sealed, real_records = store.sealed, store.sealed_records
+
+    def sealed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        world.engine.audit.checkpoint()
+        return real_sealed(*args, **kwargs)
+
+    monkeypatch.setattr(store, "sealed", sealed_meanwhile)
+    report = world.engine.verify_audit()
+    assert report.ok, report.problems
+    world.create("seller-during-export")
+
+    def records_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        world.engine.audit.checkpoint()
+        return real_records(*args, **kwargs)
+
+    monkeypatch.setattr(store, "sealed_records", records_meanwhile)
+    out = io.StringIO()
+    world.engine.audit.export(out)
+    checked = verify_export(io.StringIO(out.getvalue()))
+    assert checked.ok and checked.unsealed > 0, checked.problems
+
+
+def test_a_keyed_chain_refuses_a_plain_checkpoint(keyed: World, db_url: str, clock: FakeClock) -> None:
+    tell(keyed)
+    keyed.engine.audit.checkpoint()
+    plain = make_world(db_url, clock)  # the same database, a process without the key
+    try:
+        plain.create("seller-unkeyed")
+        with pytest.raises(SettingsError):
+            plain.engine.audit.checkpoint()
+    finally:
+        plain.close()

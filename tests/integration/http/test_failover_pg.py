@@ -83,7 +83,7 @@ def test_a_failover_on_the_webhooks_write_is_503(pg_stack: Stack, errcode: str) 
     answer = _delivery(pg_stack, "acct_other")
     assert answer.status_code == 503, answer.text
     assert answer.json()["kind"] == "StoreUnavailable"
-    assert pg_stack.engine.inbox() == []
+    assert list(pg_stack.engine.inbox()) == []
     _ddl(pg_stack, "DROP TRIGGER failover_drill ON ofsm_webhook_events")
     again = _delivery(pg_stack, "acct_other")
     assert (again.status_code, again.json()["outcome"]) == (200, "ignored")

@@ -115,3 +115,25 @@ def test_the_cookie_is_per_account_http_only_and_secure_behind_https() -> None:
         assert ("Secure" in cookie) is wanted
     assert cookie_name("acct_1") != cookie_name("acct_2")
     assert cookie_name("acct_1; Path=/") is None  # no header injection through the path
+
+
+def test_a_hook_written_for_the_old_remember_still_works() -> None:
+    """0.3's ``remember(response, account_id)``: adapted, not broken by the holder argument."""
+    from starlette.responses import Response
+
+    from adapters.http.auth import compatible
+
+    class OldHook:
+        def __init__(self) -> None:
+            self.remembered: list[str] = []
+
+        def authenticate(self, request: object, account_id: str) -> str | None:
+            return "user:1"
+
+        def remember(self, response: Response, account_id: str) -> None:
+            self.remembered.append(account_id)
+
+    old = OldHook()
+    hook = compatible(old)
+    hook.remember(Response(), "acct_1", "user:1")
+    assert old.remembered == ["acct_1"] and hook.authenticate(None, "acct_1") == "user:1"  # type: ignore[arg-type]

@@ -11,7 +11,9 @@
   allowed is sealing: an unsealed record's ``checkpoint`` set once.
 * ``ix_ofsm_transitions_at`` becomes ``ix_ofsm_transitions_time`` on
   ``(at, account_id, seq)``: the auditor's time-ordered pages read it in order.
-* ``ofsm_audit_checkpoints``: the global, append-only checkpoint chain.
+* ``ofsm_audit_checkpoints``: the global checkpoint chain, append-only by trigger.
+* The downgrade refuses while any record or checkpoint of the new layout
+  exists: it would drop what their hashes cover.
 * ``ofsm_webhook_events.transition_seq``: the record an applied event caused
   (inbox cross-check), and an index on ``received_at`` for inbox queries and
   pruning; an index on ``ofsm_outbox (account_id, seq)`` for the outbox
@@ -78,7 +80,7 @@ def upgrade() -> None:
     op.add_column("ofsm_transitions", sa.Column("layout", sa.Integer, nullable=False, server_default="1"))
     op.add_column("ofsm_transitions", sa.Column("key_id", sa.String(16)))
     op.add_column("ofsm_transitions", sa.Column("checkpoint", _BIGINT))
-    op.create_index("ix_ofsm_transitions_checkpoint", "ofsm_transitions", ["checkpoint"])
+    op.create_index("ix_ofsm_transitions_checkpoint", "ofsm_transitions", ["checkpoint", "account_id", "seq"])
     op.drop_index("ix_ofsm_transitions_at", table_name="ofsm_transitions")
     op.create_index("ix_ofsm_transitions_time", "ofsm_transitions", ["at", "account_id", "seq"])
     _append_only(allow_sealing=True)
@@ -92,16 +94,55 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("key_id", sa.String(16)),
     )
+    _checkpoints_append_only()
     op.add_column("ofsm_webhook_events", sa.Column("transition_seq", sa.Integer))
     op.create_index("ix_ofsm_webhook_events_received", "ofsm_webhook_events", ["received_at", "event_id"])
     op.create_index("ix_ofsm_outbox_account_seq", "ofsm_outbox", ["account_id", "seq"])
 
 
+def _checkpoints_append_only() -> None:
+    refusal = "ofsm_audit_checkpoints is append-only"
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION ofsm_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{refusal}'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER ofsm_checkpoints_append_only BEFORE UPDATE OR DELETE ON ofsm_audit_checkpoints "
+            "FOR EACH ROW EXECUTE FUNCTION ofsm_checkpoints_append_only()"
+        )
+        return
+    for action in ("UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER ofsm_checkpoints_no_{action.lower()} BEFORE {action} ON ofsm_audit_checkpoints "
+            f"BEGIN SELECT RAISE(ABORT, '{refusal}'); END"
+        )
+
+
+def _refuse_losing_evidence() -> None:
+    """Going back to 0003 drops request and run ids, layouts, keys and
+    checkpoints: every record written since 0004 would then fail its hash.
+    Refused while there is any; an empty or pre-0004 trail goes back freely."""
+    bind = op.get_bind()
+    newer = bind.execute(sa.text("SELECT count(*) FROM ofsm_transitions WHERE layout > 1 OR key_id IS NOT NULL"))
+    sealed = bind.execute(sa.text("SELECT count(*) FROM ofsm_audit_checkpoints"))
+    records, checkpoints = newer.scalar_one(), sealed.scalar_one()
+    if records or checkpoints:
+        raise RuntimeError(
+            f"refusing to downgrade below 0004: {records} audit record(s) written in the 0004 layout and "
+            f"{checkpoints} checkpoint(s) would lose what their hashes cover (restore a backup instead)"
+        )
+
+
 def downgrade() -> None:
+    _refuse_losing_evidence()
     op.drop_index("ix_ofsm_outbox_account_seq", table_name="ofsm_outbox")
     op.drop_index("ix_ofsm_webhook_events_received", table_name="ofsm_webhook_events")
     with op.batch_alter_table("ofsm_webhook_events") as batch:
         batch.drop_column("transition_seq")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS ofsm_checkpoints_append_only ON ofsm_audit_checkpoints")
+        op.execute("DROP FUNCTION IF EXISTS ofsm_checkpoints_append_only()")
     op.drop_table("ofsm_audit_checkpoints")
     op.drop_index("ix_ofsm_transitions_checkpoint", table_name="ofsm_transitions")
     op.drop_index("ix_ofsm_transitions_time", table_name="ofsm_transitions")
