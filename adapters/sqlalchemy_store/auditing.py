@@ -8,7 +8,6 @@ the caller one page at a time, so memory stays flat over 10^6 records.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -137,7 +136,7 @@ def unsealed_records(conn: Connection, up_to: int, limit: int, after: Key | None
     if after is not None:
         stmt = stmt.where(sa.tuple_(t.account_id, t.seq) > sa.tuple_(*after))
     stmt = stmt.order_by(t.account_id, t.seq).limit(limit)
-    return [replace(rows.transition(r._mapping), checkpoint=None) for r in conn.execute(stmt)]
+    return [rows.transition(r._mapping, unsealed=True) for r in conn.execute(stmt)]
 
 
 def announced(conn: Connection, since: datetime) -> list[tuple[int, str]]:

@@ -51,7 +51,9 @@ def account(m: Row) -> Account:
     )
 
 
-def transition(m: Row) -> Transition:
+def transition(m: Row, *, unsealed: bool = False) -> Transition:
+    """``unsealed``: as no checkpoint sealed it (an export's view of one sealed
+    after the checkpoint it reads up to)."""
     return Transition(
         account_id=m["account_id"],
         seq=m["seq"],
@@ -71,7 +73,7 @@ def transition(m: Row) -> Transition:
         run_id=m["run_id"],
         layout=int(m["layout"]),
         key_id=m["key_id"],
-        checkpoint=m["checkpoint"],
+        checkpoint=None if unsealed else m["checkpoint"],
     )
 
 
