@@ -187,4 +187,7 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
     out.write(f"Read an account's history:  onboarding-fsm history {last}\n")
     out.write("List accounts:               onboarding-fsm accounts\n")
     out.write("Verify the audit trail:      onboarding-fsm audit verify\n")
+    out.write("Ask the trail:               onboarding-fsm audit transitions --to past_due --all\n")
+    out.write("Export it, check it offline: onboarding-fsm audit export -o trail.jsonl && "
+              "python -m onboarding_fsm.exportcheck trail.jsonl\n")  # fmt: skip
     return 0 if report.ok else 1
