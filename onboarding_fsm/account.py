@@ -129,6 +129,8 @@ class Account:
     #: when reconciliation first found it inaccessible (403/404); it is detached
     #: only if still so after ``reconcile_confirm_after``; any fetch clears it
     inaccessible_since: datetime | None = None
+    #: when it entered its current state (None: before 0.4 recorded it)
+    state_since: datetime | None = None
     deauthorized: bool = False
     link: LinkParams | None = None
     link_issued_at: datetime | None = None

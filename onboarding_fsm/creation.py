@@ -114,6 +114,7 @@ def birth(new: NewAccount, snapshot: AccountSnapshot, cause: Cause, now: datetim
         created_at=now,
         updated_at=now,
         synced_at=now,
+        state_since=now,
         # not stamped as a fetch: the answer may be an idempotent replay of an
         # older one, and an event Stripe sent meanwhile must not look stale
         fetched_at=None,

@@ -69,6 +69,8 @@ def move(
             at=now,
         )
         changes.update(audit_seq=transition.seq, audit_head=transition.hash)
+    if target is not account.state:
+        changes.setdefault("state_since", now)
     after = replace(account, state=target, reason=reason, version=account.version + 1, updated_at=now, **changes)
     return Change(account, after, transition)
 

@@ -41,6 +41,7 @@ def account(m: Row) -> Account:
         watermark=read_dt(m["watermark"]),
         fetched_at=read_dt(m["fetched_at"]),
         inaccessible_since=read_dt(m["inaccessible_since"]),
+        state_since=read_dt(m["state_since"]),
         livemode=bool(m["livemode"]),
         deauthorized=bool(m["deauthorized"]),
         link=LinkParams.from_dict(link) if link else None,

@@ -35,8 +35,10 @@ IMMUTABLE = ("stripe_account_id", "platform_ref", "created_at", "requested_capab
 _MUTABLE = [c for c in ACCOUNT_COLUMNS if c not in IMMUTABLE]
 TRANSITION_COLUMNS = tuple(c.name for c in transitions.columns)
 EVENT_COLUMNS = tuple(c.name for c in webhook_events.columns)
+#: the outbox columns delivery keeps (0005); a new message starts with their defaults
+DELIVERY_STATE = ("attempts", "next_attempt_at", "leased_until", "dead_at", "last_error")
 #: what a new outbox row carries (the id is generated, published_at set on delivery)
-OUTBOX_COLUMNS = tuple(c.name for c in outbox.columns if c.name not in ("id", "published_at"))
+OUTBOX_COLUMNS = tuple(c.name for c in outbox.columns if c.name not in ("id", "published_at", *DELIVERY_STATE))
 TIMER_COLUMNS = tuple(c.name for c in timers.columns)
 
 
@@ -232,6 +234,7 @@ class Statements:
             "synced_at": dt(acct.synced_at),
             "fetched_at": dt(acct.fetched_at),
             "inaccessible_since": dt(acct.inaccessible_since),
+            "state_since": dt(acct.state_since),
         }
         if expected_version is not None:
             params["k_version"] = expected_version

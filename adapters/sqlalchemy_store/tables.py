@@ -88,6 +88,8 @@ accounts = Table(
     Column("fetched_at", UTCDateTime()),
     # when reconciliation first could not see it (detached only once confirmed later)
     Column("inaccessible_since", UTCDateTime()),
+    # 0005: when it entered its current state (time-in-state metrics, "stuck" views)
+    Column("state_since", UTCDateTime()),
     # no index on synced_at: reconciliation scans rarely, ingestion writes it every event
     Index("ix_ofsm_accounts_state", "state"),
 )
@@ -151,6 +153,12 @@ outbox = Table(
     Column("payload", JSONType, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime()),
+    # 0005: delivery to the configured handler (at least once, in order per account)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime()),  # NULL: as soon as possible
+    Column("leased_until", UTCDateTime()),  # a deliverer holds it until then
+    Column("dead_at", UTCDateTime()),  # dead-lettered: attempts exhausted, waits for a re-drive
+    Column("last_error", Text),  # the handler's error type and message (no payload)
     # 0004: the audit cross-check joins transitions to their announcements
     Index("ix_ofsm_outbox_account_seq", "account_id", "seq"),
     Index(
@@ -197,6 +205,22 @@ audit_checkpoints = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("key_id", String(16)),
+)
+
+runs = Table(
+    "ofsm_runs",
+    metadata,
+    # 0005: every sweep, reconcile, checkpoint, prune and outbox run, for `status` and metrics
+    Column("run_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("actor", String(255)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("outcome", String(16)),  # ok | failed | guarded
+    Column("counts", JSONType, nullable=False),  # e.g. {"transitions": 3, "drift.synced": 1}
+    Column("detail", Text),
+    Index("ix_ofsm_runs_kind_started", "kind", "started_at"),
 )
 
 rate_limits = Table(

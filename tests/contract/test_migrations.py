@@ -103,7 +103,7 @@ def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[t
     return records
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004"])
 def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(store: SqlStore, revision: str) -> None:
     upgrade(store, revision)
     records = populate(store, revision)
@@ -115,6 +115,7 @@ def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(
         State.LINK_ISSUED, 2, records[-1].hash, START,
     )  # fmt: skip
     assert account.fetched_at is None and account.inaccessible_since is None  # not known for older rows
+    assert account.state_since == records[-1].at  # 0005 backfills it from the trail
     history = store.history("acct_old")
     assert history == records  # every field, hashes untouched
     assert verify_chain("acct_old", history, account.audit_head).ok
