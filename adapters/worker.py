@@ -10,8 +10,9 @@ worker that was down fires what it missed, late but once, when it is back.
 Jobs: ``sweep`` on a short interval, ``wake`` re-armed at the earliest due
 time after every sweep (so a deadline does not wait for the next interval),
 ``reconcile`` on its own interval, ``checkpoint`` (sealing new audit records into
-the checkpoint chain) every minute, and ``prune`` (retention) once a day. All coalesce, run one instance at a
-time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
+the checkpoint chain) every minute, ``prune`` (retention) once a day, and ``outbox`` (delivering the
+outbox to the configured handler, ``onboarding_fsm.delivery``) every second when a handler is configured.
+All coalesce, run one instance at a time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
 down cleanly, letting a running job finish its current transaction.
 """
 
@@ -34,6 +35,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from onboarding_fsm.checkpoints import Checkpoint
+from onboarding_fsm.delivery import DeliveryReport, Handler
 from onboarding_fsm.engine import Engine, PruneReport, SweepReport
 from onboarding_fsm.reconcile import ReconcileReport, reconcile
 
@@ -55,6 +57,10 @@ class WorkerConfig:
     #: seal new audit records into the checkpoint chain this often (the window
     #: in which a truncated chain shows only in the cross-checks); None: never
     checkpoint_interval: timedelta | None = timedelta(seconds=60)
+    #: deliver the outbox this often (when the worker has a handler); None: never
+    outbox_interval: timedelta | None = timedelta(seconds=1)
+    #: handler calls per ``engine.outbox.deliver`` call; the job repeats them until a short one
+    outbox_batch: int = 500
 
     def __post_init__(self) -> None:
         if self.reconcile_interval is not None and self.reconcile_interval <= timedelta(0):
@@ -63,6 +69,10 @@ class WorkerConfig:
             raise ValueError("prune_interval must be positive (or None: no pruning)")
         if self.checkpoint_interval is not None and self.checkpoint_interval <= timedelta(0):
             raise ValueError("checkpoint_interval must be positive (or None: no checkpoints)")
+        if self.outbox_interval is not None and self.outbox_interval <= timedelta(0):
+            raise ValueError("outbox_interval must be positive (or None: no outbox delivery)")
+        if self.outbox_batch < 1:
+            raise ValueError("outbox_batch must be at least 1")
 
 
 class Worker:
@@ -72,17 +82,22 @@ class Worker:
         config: WorkerConfig | None = None,
         *,
         scheduler: type[BaseScheduler] = BlockingScheduler,
+        outbox_handler: Handler | None = None,
     ) -> None:
         """``scheduler``: ``BlockingScheduler`` takes over the thread (the
         ``worker`` command); ``BackgroundScheduler`` runs beside it (tests,
-        embedding in another process)."""
+        embedding in another process). ``outbox_handler``: the platform's
+        consumer of the outbox (``bootstrap.build_outbox_handler``); None: no
+        ``outbox`` job."""
         self.engine = engine
         self.config = config or WorkerConfig()
+        self.outbox_handler = outbox_handler
         #: this process's job store: never shared with another process
         self.jobstore = MemoryJobStore()
         self.scheduler = scheduler(
             jobstores={"default": self.jobstore},
-            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            # three: a slow outbox handler or a long reconcile never holds up the sweep
+            executors={"default": ThreadPoolExecutor(max_workers=3)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -102,8 +117,10 @@ class Worker:
         try:
             started = time.monotonic()
             total = SweepReport((), 0, 0)
+            runs: list[str] = []
             while not self._stopping.is_set():
                 report = self.engine.sweep(limit=self.config.sweep_batch)
+                runs += [report.run_id] if report.run_id else []
                 total = SweepReport(
                     total.transitions + report.transitions,
                     total.reminders + report.reminders,
@@ -124,6 +141,7 @@ class Worker:
                 total.skipped,
                 total.retried,
                 time.monotonic() - started,
+                extra={"run": " ".join(runs) or None},
             )
             self._arm_wake()
             return total
@@ -156,6 +174,7 @@ class Worker:
             len(report.adopted),
             len(report.errors),
             time.monotonic() - started,
+            extra={"run": report.run_id},
         )
         for drift in report.drift:
             log.info(
@@ -166,6 +185,7 @@ class Worker:
                 drift.to_state.value,
                 drift.how,
                 drift.reason,
+                extra={"account": drift.account_id, "run": report.run_id},
             )
         return report
 
@@ -173,10 +193,11 @@ class Worker:
         """Retention: old published outbox messages and inbox payloads go; audit records stay."""
         report = self.engine.prune()
         log.info(
-            "prune before %s: %d outbox message(s) deleted, %d inbox payload(s) emptied",
+            "prune before %s: %d outbox message(s) deleted, %d inbox payload(s) emptied, %d idle rate limit(s) gone",
             report.before.isoformat(),
             report.outbox_deleted,
             report.inbox_emptied,
+            report.limits_deleted,
         )
         return report
 
@@ -189,6 +210,25 @@ class Worker:
                 "audit checkpoint %d: %d record(s) sealed, head %s", head.seq, sum(c.records for c in made), head.hash
             )
         return made
+
+    def deliver(self) -> DeliveryReport | None:
+        """Hand the outbox to the handler, in batches, until a batch is short
+        (nothing more due now); None without a handler."""
+        if self.outbox_handler is None:
+            return None
+        started = time.monotonic()
+        total = DeliveryReport()
+        while not self._stopping.is_set():
+            report = self.engine.outbox.deliver(self.outbox_handler, limit=self.config.outbox_batch)
+            total += report
+            if report.handed < self.config.outbox_batch:
+                break
+        if total.handed:
+            log.info(
+                "outbox: %d delivered, %d to retry, %d dead-lettered in %.3f s",
+                total.delivered, total.retried, total.dead, time.monotonic() - started,
+            )  # fmt: skip
+        return total
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -221,6 +261,13 @@ class Worker:
                 id="prune",
                 next_run_time=now + self.config.prune_delay,
             )
+        if self.outbox_handler is not None and self.config.outbox_interval is not None:
+            self.scheduler.add_job(
+                self.deliver,
+                IntervalTrigger(seconds=self.config.outbox_interval.total_seconds()),
+                id="outbox",
+                next_run_time=now + timedelta(seconds=3),
+            )
 
     def stop(self, *_: Any) -> None:
         if self._stopping.is_set():
@@ -237,9 +284,10 @@ class Worker:
         self.configure()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info(
-            "worker started: sweep every %s, reconcile every %s",
+            "worker started: sweep every %s, reconcile every %s, outbox every %s",
             self.config.sweep_interval,
             self.config.reconcile_interval or "never",
+            (self.outbox_handler and self.config.outbox_interval) or "never (no outbox_handler)",
         )
         try:
             self.scheduler.start()
@@ -252,9 +300,12 @@ class Worker:
         self.stop()
 
     def run_until_idle(self) -> SweepReport:
-        """One sweep until nothing is due, then a checkpoint (cron-friendly and for tests)."""
+        """One sweep until nothing is due, then a checkpoint, then the outbox
+        delivered (its announcement too) as far as it is due (cron-friendly and for tests)."""
         report = self.sweep()
         assert report is not None
         if self.config.checkpoint_interval is not None:
             self.checkpoint()
+        if self.config.outbox_interval is not None:
+            self.deliver()
         return report

@@ -9,7 +9,9 @@ adapter is imported inside the function that builds it.
 * ``build_simulated_stripe`` — the simulator served over HTTP and the
   official SDK gateway pointed at it (``serve`` on the embedded default);
 * ``build_app`` — the platform's ASGI app with metrics observing the engine;
-* ``build_worker`` — the APScheduler worker with its settings.
+* ``self_check`` — Stripe's side of the configuration (``doctor``, start-up);
+* ``build_worker`` — the APScheduler worker with its settings;
+* ``build_outbox_handler`` — the platform's outbox handler (``outbox_handler``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
     from adapters.stripe import StripeSdkGateway
     from adapters.worker import Worker
 
+    from .outbox import Handler
     from .ports import Clock, Observer, Store, StripeGateway
+    from .selfcheck import SelfCheck
 
 
 def build_store(settings: Settings) -> SqlStore:
@@ -83,6 +87,7 @@ def build_engine(
     events are delivered straight into ``engine.ingest_webhook``.
     """
     from adapters.stripe import StripeSignatureVerifier
+    from adapters.stripe.metered import MeteredGateway
 
     settings = settings or Settings()
     clock = clock or SystemClock()
@@ -92,22 +97,31 @@ def build_engine(
     built: Simulator | None = None
     if gateway is None:
         if settings.stripe_backend == "simulator":
-            from adapters.simulator import Simulator
-
-            gateway = built = Simulator(clock, webhook_secret=settings.webhook_secret_values()[0])
+            gateway = built = _simulator(settings, clock)
         else:
             gateway = build_stripe_gateway(settings, check_mode=check_mode)
+    metered = MeteredGateway(gateway)  # every Stripe call timed for the observers (the app's metrics)
     engine = Engine(
         config=settings.engine_config(),
         store=store,
-        gateway=gateway,
+        gateway=metered,
         verifier=StripeSignatureVerifier(settings.webhook_secret_values()),
         clock=clock,
         observers=observers,
     )
+    metered.report_to(engine.ops.stripe_called)
     if built is not None:
         built.connect(engine.ingest_webhook)
     return engine
+
+
+def _simulator(settings: Settings, clock: Clock) -> Simulator:
+    """The in-process simulator, with this deployment's Connect endpoint registered."""
+    from adapters.simulator import Simulator
+
+    sim = Simulator(clock, webhook_secret=settings.webhook_secret_values()[0])
+    sim.add_webhook_endpoint(settings.public_base_url + settings.webhook_path)  # as a correct set-up has
+    return sim
 
 
 def build_sandbox(settings: Settings | None = None, *, clock: FakeClock | None = None, **simulator: Any) -> Sandbox:
@@ -121,6 +135,7 @@ def build_sandbox(settings: Settings | None = None, *, clock: FakeClock | None =
     clock = clock or FakeClock()
     simulator.setdefault("webhook_secret", settings.webhook_secret_values()[0])
     sim = Simulator(clock, **simulator)
+    sim.add_webhook_endpoint(settings.public_base_url + settings.webhook_path)  # as a correct set-up has
     store = build_store(settings)
     store.migrate()
     engine = build_engine(settings, clock=clock, gateway=sim, store=store)
@@ -180,6 +195,8 @@ def build_simulated_stripe(
         hosted_base_url=url_of(sock),
         seed=secrets.randbits(32),
     )
+    if webhook_url:
+        sim.add_webhook_endpoint(webhook_url)  # the Connect endpoint a correct set-up has (``self_check``)
     server = SimulatorServer(sim, webhook_url=webhook_url)
     if deliver:
         server.start_delivery()
@@ -192,6 +209,36 @@ def build_simulated_stripe(
         **(gateway_options or {}),
     }
     return SimulatedStripe(server, sock, url, served, StripeSdkGateway(TEST_KEY, api_base=url, **options), TEST_KEY)
+
+
+def self_check(settings: Settings, gateway: StripeGateway | None = None) -> SelfCheck:
+    """Is Stripe set up to tell this deployment about its connected accounts
+    (``selfcheck``)? For ``onboarding-fsm doctor`` and the start-up of
+    ``serve``/``worker``. Without ``gateway``, the configured backend's: on
+    Stripe, built with its start-up mode check (``build_stripe_gateway``),
+    whose refusal becomes a finding here. Raises ``StripeFailure`` when
+    Stripe cannot be asked."""
+    from .errors import SettingsError
+    from .selfcheck import Expected, Finding, SelfCheck, check, key_mode
+    from .settings import SIMULATOR_WEBHOOK_SECRET
+
+    found: tuple[Finding, ...] = ()
+    if gateway is None and settings.stripe_backend == "stripe":
+        try:
+            gateway = build_stripe_gateway(settings, check_mode=True)
+        except SettingsError as exc:
+            return SelfCheck((key_mode(settings.livemode, str(exc)),))
+        found = (key_mode(settings.livemode, None),)
+    elif gateway is None:
+        gateway = _simulator(settings, SystemClock())
+    expected = Expected(
+        webhook_url=settings.public_base_url + settings.webhook_path,
+        livemode=settings.livemode,
+        secrets=len(settings.webhook_secrets),
+        public_secret=settings.stripe_backend == "stripe"
+        and SIMULATOR_WEBHOOK_SECRET in settings.webhook_secret_values(),
+    )
+    return SelfCheck(found + check(gateway.list_webhook_endpoints(), expected).findings)
 
 
 def build_app(settings: Settings, engine: Engine) -> App:
@@ -212,5 +259,29 @@ def build_worker(settings: Settings, engine: Engine, *, reconcile: bool = True) 
         reconcile_stale_after=timedelta(seconds=settings.reconcile_stale_after_seconds),
         misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
         checkpoint_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds),
+        outbox_interval=timedelta(seconds=settings.outbox_interval_seconds),
     )
-    return Worker(engine, config)
+    return Worker(engine, config, outbox_handler=build_outbox_handler(settings))
+
+
+def build_outbox_handler(settings: Settings) -> Handler | None:
+    """``factory(settings)`` for ``outbox_handler = "package.module:factory"``
+    (None when unset): refused with a ``SettingsError`` at start-up when it
+    cannot be imported or makes something that is not callable, not at the
+    first message."""
+    import importlib
+
+    from .errors import SettingsError
+
+    if settings.outbox_handler is None:
+        return None
+    module_name, _, attr = settings.outbox_handler.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SettingsError(f"outbox_handler {settings.outbox_handler!r} cannot be loaded: {exc}") from None
+    handler = factory(settings)
+    if not callable(handler):
+        raise SettingsError(f"outbox_handler {settings.outbox_handler!r} made {type(handler).__name__}, not a callable")
+    built: Handler = handler
+    return built

@@ -86,6 +86,8 @@ class EngineConfig:
     #: Stripe unreachable when a deadline fires: try again after base * 2^attempts, at most cap
     timer_retry_base: timedelta = timedelta(seconds=30)
     timer_retry_cap: timedelta = timedelta(hours=1)
+    #: unfired this long after it was due: overdue (``status``, metrics), a worker down or Stripe away
+    timer_overdue_after: timedelta = timedelta(minutes=5)
     #: how far our clock and Stripe's may differ: an event this close to our
     #: own fetch is neither newer nor older, so Stripe is asked again
     clock_skew_tolerance: timedelta = timedelta(seconds=5)
@@ -100,6 +102,13 @@ class EngineConfig:
     retention: timedelta = timedelta(days=90)
     #: keys audit hashes (HMAC-SHA256), so database write access alone cannot re-hash a chain
     audit_key: AuditKey | None = None
+    #: outbox delivery (``delivery``): a deliverer's hold on a message while its handler runs
+    outbox_lease: timedelta = timedelta(seconds=60)
+    #: a handler that raised: try again after base * 2^(failures - 1), at most cap ...
+    outbox_retry_base: timedelta = timedelta(seconds=5)
+    outbox_retry_cap: timedelta = timedelta(hours=1)
+    #: ... and dead-letter the message at this many failures
+    outbox_max_attempts: int = 10
 
     @property
     def stripe_pace(self) -> Pace:
@@ -107,5 +116,15 @@ class EngineConfig:
 
     def timer_retry_after(self, attempts: int) -> timedelta:
         """Exponential backoff for a deadline timer Stripe could not be asked about."""
-        delay: timedelta = self.timer_retry_base * (2 ** min(attempts, 30))
-        return min(self.timer_retry_cap, delay)
+        return backoff(self.timer_retry_base, self.timer_retry_cap, attempts)
+
+    def outbox_retry_after(self, failures: int) -> timedelta:
+        """Exponential backoff for an outbox message after its handler's ``failures``-th failure."""
+        return backoff(self.outbox_retry_base, self.outbox_retry_cap, failures - 1)
+
+
+def backoff(base: timedelta, cap: timedelta, attempts: int) -> timedelta:
+    """``base * 2^attempts``, at most ``cap`` (the exponent stops at 30, so a
+    long outage never overflows ``timedelta``)."""
+    delay: timedelta = base * (2 ** min(max(attempts, 0), 30))
+    return min(cap, delay)

@@ -18,16 +18,18 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import creation, inputs, links, moves, retention, runs
+from . import creation, inputs, links, moves, operations, retention, runs
 from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkParams, LinkType, every_account
 from .audit import Cause, Transition
 from .auditing import AuditReport, AuditTrail
 from .clock import ensure_utc
 from .config import EngineConfig
 from .creating import AccountCreation
+from .delivery import OutboxDelivery
 from .errors import AccountNotFound
 from .events import InboxEntry, WebhookResult
 from .ingestion import WebhookIngestion
+from .limits import RateLimits
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
 from .queries import InboxQuery, Page
 from .retention import PruneReport
@@ -64,6 +66,12 @@ class Engine:
         self._creation = AccountCreation(self._tx, gateway)
         #: the auditor's calls: queries across accounts and time, exports, checkpoints
         self.audit = AuditTrail(store, clock, config)
+        #: an operator's calls: runs recorded, status, re-processing failed events
+        self.ops = operations.Operations(self._tx, gateway, self.throttle)
+        #: the outbox to the platform's handler: at least once, in order per account, retries, dead letters
+        self.outbox = OutboxDelivery(store, clock, config)
+        #: start and refresh budgets per account and per holder, shared by every web worker
+        self.limits = RateLimits(store, clock)
 
     @property
     def stats(self) -> EngineStats:
@@ -290,8 +298,8 @@ class Engine:
         return self._store.next_due_at()
 
     def timer_backlog(self) -> TimerBacklog:
-        """Timers awake and unfired, and those waiting for Stripe to answer (metrics)."""
-        return self._store.timer_backlog(self._clock.now())
+        """Timers awake and unfired, overdue, and waiting for Stripe to answer (metrics)."""
+        return self.ops.timer_backlog()
 
     # -------------------------------------------------- Stripe's side (reconciliation)
 
@@ -355,22 +363,17 @@ class Engine:
         """Every chain, the checkpoint chain and the cross-checks (``engine.audit.verify``)."""
         return self.audit.verify(witnessed=witnessed)
 
-    def dispatch_outbox(self, handler: Callable[[Mapping[str, Any]], None], *, limit: int = 100) -> int:
-        """Hand pending outbox messages to ``handler`` in order; a message is
-        marked sent only after ``handler`` returns (at-least-once)."""
-        sent = 0
-        for message_id, payload in self._store.pending_outbox(limit):
-            handler(payload)
-            self._store.ack_outbox([message_id], self._clock.now())
-            sent += 1
-        return sent
+    def dispatch_outbox(self, handler: Callable[[Mapping[str, Any]], object], *, limit: int = 100) -> int:
+        """``engine.outbox.deliver`` (at least once, in order per account); the
+        number delivered. A handler that raises is retried later, not re-raised."""
+        return self.outbox.deliver(handler, limit=limit).delivered
 
-    def prune(self, now: datetime | None = None) -> PruneReport:
+    def prune(self, now: datetime | None = None, *, operator: str | None = None) -> PruneReport:
         """Delete outbox messages published more than ``config.retention`` ago
-        and empty older inbox payloads, keeping the inbox rows (dedupe) and
-        every audit record (``retention``). Idempotent; the worker runs it daily."""
+        and empty older inbox payloads, keeping the inbox rows (dedupe) and every
+        audit record (``retention``). Idempotent, recorded as a run; daily in the worker."""
         at = ensure_utc(now, "now") if now is not None else self._clock.now()
-        return self._store.prune(retention.cutoff(at, self.config.retention))
+        return self.ops.prune(retention.cutoff(at, self.config.retention), runs.operated(runs.PRUNE, operator))
 
     def now(self) -> datetime:
         """The engine's time (its ``Clock``): for adapters that must keep time

@@ -54,6 +54,14 @@ class AccountNotFound(PermanentError, LookupError):
         self.account_id = account_id
 
 
+class EventNotFound(PermanentError, LookupError):
+    """No webhook event with this id in the inbox (``inbox reprocess --id``)."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no recorded webhook event {event_id!r}")
+        self.event_id = event_id
+
+
 class TriggerNotAllowed(PermanentError):
     """The trigger has no edge from the account's current state."""
 

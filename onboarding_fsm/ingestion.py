@@ -12,6 +12,7 @@ duplicate.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from .events import Event, Outcome, WebhookResult
 from .ports import SignatureVerifier, StripeGateway, WriteTx
 from .service import Transactions
 from .snapshot import AccountSnapshot
+
+log = logging.getLogger("onboarding_fsm")
 
 
 class WebhookIngestion:
@@ -36,13 +39,17 @@ class WebhookIngestion:
         started = time.perf_counter()
         try:
             result = self._ingest(bytes(raw_body), signature_header)
-        except WebhookRejected:
+        except WebhookRejected as exc:
             self._tx.webhook_seen("rejected", started)
+            log.warning("webhook rejected (400): %s", exc, extra={"outcome": "rejected"})
             raise
-        except EventAheadOfAccount:
+        except EventAheadOfAccount as exc:
             self._tx.webhook_seen("retry", started)
+            log.info("webhook answered retry (503): %s", exc, extra={"outcome": "retry"})
             raise
         self._tx.observe(result.transition)
+        if result.transition is None:  # a transition logs itself, with the event's id
+            _log(result)
         self._tx.webhook_seen(result.outcome.value, started)
         return result
 
@@ -51,6 +58,7 @@ class WebhookIngestion:
         now = self._tx.clock.now()
         webhooks.check_timestamp(signed_at, now, self._tx.config.webhook_tolerance)
         event, payload = webhooks.read(body)
+        self._tx.notify("on_webhook_lag", max(0.0, (now - event.created).total_seconds()))
         try:
             result = self._tx.write(lambda tx: self._apply(tx, event, payload, now))
         except DuplicateEvent:
@@ -116,6 +124,13 @@ class WebhookIngestion:
         except DuplicateEvent:
             return _duplicate(event)
         return _result(event, outcome, None, detail)
+
+
+def _log(result: WebhookResult) -> None:
+    """An outcome without a transition (duplicate, stale, ignored…): ids as fields, no payload."""
+    fields = {"event": result.event_id, "account": result.account_id, "outcome": result.outcome.value}
+    detail = f" ({result.detail})" if result.detail else ""
+    log.info("webhook %s %s: %s%s", result.event_id, result.event_type, result.outcome.value, detail, extra=fields)
 
 
 def _result(event: Event, outcome: Outcome, transition: Transition | None, detail: str | None) -> WebhookResult:

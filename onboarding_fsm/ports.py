@@ -14,9 +14,13 @@ from typing import Any, Protocol
 from .account import Account, AccountPage, CreationIntent, Link, LinkRequest, NewAccount
 from .audit import Transition
 from .checkpoints import Anchor, AuditEvidence, Checkpoint
+from .config import Pace
 from .events import InboxEntry
+from .outbox import DeadLetter, Failure, OutboxBacklog, OutboxMessage
 from .queries import InboxQuery, Key, TransitionQuery
 from .retention import PruneReport
+from .runs import RunRecord
+from .selfcheck import WebhookEndpoint
 from .snapshot import AccountSnapshot
 from .states import State
 from .timers import ClaimedTimer, Timer, TimerBacklog
@@ -24,11 +28,29 @@ from .timers import ClaimedTimer, Timer, TimerBacklog
 
 class Observer(Protocol):
     """Told about what the engine committed (metrics, tracing). Called after
-    the transaction, on the caller's thread; must not raise."""
+    the transaction, on the caller's thread; must not raise. An observer may
+    also have the methods of ``DetailedObserver``: each is called only on
+    observers that define it, so observers written before them still work."""
 
     def on_transition(self, transition: Transition) -> None: ...
 
     def on_webhook(self, outcome: str, seconds: float) -> None: ...
+
+
+class DetailedObserver(Observer, Protocol):
+    """The optional methods (``service.Transactions.notify``)."""
+
+    def on_state_left(self, state: State, seconds: float) -> None:
+        """An account left ``state`` (to another) after ``seconds`` in it."""
+        ...
+
+    def on_webhook_lag(self, seconds: float) -> None:
+        """A delivery arrived ``seconds`` after Stripe created its event (our clock)."""
+        ...
+
+    def on_stripe_call(self, operation: str, outcome: str, seconds: float) -> None:
+        """A gateway call (``create_account``…) ended: ``ok`` or the engine error's class name."""
+        ...
 
 
 class Clock(Protocol):
@@ -60,6 +82,11 @@ class StripeGateway(Protocol):
         ...
 
     def create_account_link(self, request: LinkRequest) -> Link: ...
+
+    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every webhook endpoint the key's account has (all pages), for the
+        self-check (``selfcheck``): Connect or not, events, URL, status, mode."""
+        ...
 
 
 class SignatureVerifier(Protocol):
@@ -212,9 +239,47 @@ class Store(Protocol):
         between the trail and the inbox, the outbox and the account rows."""
         ...
 
-    def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]: ...
+    def pending_outbox(self, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
+        """Undelivered messages (dead letters too) in id order, as stored: a
+        raw view for tests and tools; delivery claims with ``claim_outbox``."""
+        ...
 
-    def ack_outbox(self, ids: Sequence[int], at: datetime) -> None: ...
+    def ack_outbox(self, ids: Sequence[int], at: datetime) -> None:
+        """Mark messages published without delivering them (tests and tools)."""
+        ...
+
+    def claim_outbox(self, now: datetime, *, lease_until: datetime, limit: int) -> list[OutboxMessage]:
+        """Lease up to ``limit`` messages, in id order: each the oldest
+        undelivered message of its account (an account whose oldest is a dead
+        letter gives none), due by ``now`` and not leased past it. No claimer
+        gets them again before ``lease_until``; concurrent claimers skip each
+        other's rows (``FOR UPDATE SKIP LOCKED`` where the database has it), so
+        no two ever hold messages of the same account."""
+        ...
+
+    def finish_outbox(self, message: OutboxMessage, at: datetime) -> bool:
+        """Published at ``at`` (its handler returned), whoever holds its lease
+        now; False if it was published already."""
+        ...
+
+    def fail_outbox(self, message: OutboxMessage, failure: Failure) -> bool:
+        """Record the failure (attempts, error, next attempt or dead letter)
+        and end the lease, only while ``message``'s lease is the current one:
+        False if another deliverer claimed it since, or it was published."""
+        ...
+
+    def outbox_backlog(self, now: datetime) -> OutboxBacklog: ...
+
+    def dead_letters(self, *, limit: int = 100, after: int = 0) -> list[DeadLetter]:
+        """Dead letters with an id above ``after``, in id order."""
+        ...
+
+    def redrive_outbox(self, ids: Sequence[int] | None) -> list[int]:
+        """In one transaction, dead letters back to pending (attempts 0, due
+        at once, the last error kept): those of ``ids``, or all of them when
+        None; their ids, ascending. ``InvalidInput`` and nothing changed when an
+        id is not a dead letter."""
+        ...
 
     def count_by_state(self) -> dict[State, int]: ...
 
@@ -227,12 +292,33 @@ class Store(Protocol):
         leased or backing off)."""
         ...
 
-    def timer_backlog(self, now: datetime) -> TimerBacklog: ...
+    def timer_backlog(self, now: datetime, *, overdue_before: datetime | None = None) -> TimerBacklog:
+        """Unfired timers awake at ``now``, retrying, and (with ``overdue_before``)
+        due before that instant."""
+        ...
+
+    def record_run(self, run: RunRecord) -> None:
+        """Insert the run, or update the row with its id (an idle run's, say)."""
+        ...
+
+    def runs(self, kind: str | None = None, *, limit: int = 20) -> list[RunRecord]:
+        """Recorded runs, the latest finished first."""
+        ...
+
+    def inbox_event(self, event_id: str) -> InboxEntry | None: ...
 
     def reserve(self, name: str, interval: timedelta, now: datetime) -> datetime:
         """Take the next slot of the budget ``name`` (one call per
         ``interval``), shared by every process using this database; return
         the budget's new theoretical arrival time (GCRA)."""
+        ...
+
+    def admit(self, budgets: Sequence[tuple[str, Pace]], now: datetime) -> str | None:
+        """Take one slot of every budget ``(name, pace)``, or of none, in one
+        transaction shared by every process using this database: a budget has
+        a slot when its new theoretical arrival time (GCRA, as ``reserve``)
+        stays within ``now + burst × interval``. None when every slot was
+        taken; else the name of a budget that refused, and nothing changed."""
         ...
 
     def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:

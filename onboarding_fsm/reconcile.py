@@ -16,6 +16,10 @@ another platform. So the accounts found inaccessible are only detached at
 the end of the run, and only if they are a small share of the accounts
 checked (``reconcile_inaccessible_share``); otherwise the run is a
 configuration error: nothing is detached, and the report says so.
+
+Every run is recorded (``engine.ops``) with its counts and its drift by kind
+— ``guarded`` when it detached nothing for that reason, ``failed`` when an
+error ended it — for ``status`` and the metrics.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from enum import StrEnum
 from .account import Account
 from .engine import Engine
 from .errors import AccountNotFound, OnboardingError, StripeAuthenticationFailed, StripeRequestFailed
-from .runs import Run
+from .operations import failure
+from .runs import Run, RunOutcome
 from .snapshot import AccountSnapshot
 from .states import Source, State
 
@@ -71,6 +76,21 @@ class ReconcileReport:
     def adopted(self) -> list[str]:
         return [d.account_id for d in self.drift if d.how is DriftKind.ADOPTED]
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """As its run is recorded: what it read, and its drift by kind."""
+        counts = {
+            "listed": self.listed,
+            "refetched": self.refetched,
+            "checked": self.checked,
+            "inaccessible": self.inaccessible,
+            "unconfirmed": len(self.unconfirmed),
+            "errors": len(self.errors),
+        }
+        for kind in DriftKind:
+            counts[f"drift.{kind.value}"] = sum(1 for d in self.drift if d.how is kind)
+        return counts
+
 
 def reconcile(
     engine: Engine,
@@ -87,9 +107,29 @@ def reconcile(
     id (an operator's run by hand: ``Source.OPERATOR``)."""
     run = Run.start("reconcile", source=source, actor=actor)
     report = ReconcileReport(run_id=run.id)
+    started = engine.now()
+    try:
+        _run(engine, report, run, stale_after, page_size, full, progress or (lambda n: None))
+    except Exception as exc:
+        engine.ops.record(run.record(started, engine.now(), report.counts, RunOutcome.FAILED, failure(exc)))
+        raise
+    outcome = RunOutcome.GUARDED if report.guarded else RunOutcome.OK
+    detail = "; ".join(report.errors[:3])[:500] or None
+    engine.ops.record(run.record(started, engine.now(), report.counts, outcome, detail))
+    return report
+
+
+def _run(
+    engine: Engine,
+    report: ReconcileReport,
+    run: Run,
+    stale_after: timedelta,
+    page_size: int,
+    full: bool,
+    tick: Callable[[int], None],
+) -> None:
     seen: set[str] = set()
     orphans: list[AccountSnapshot] = []
-    tick = progress or (lambda n: None)
     if full:
         for snapshot in engine.stripe_accounts(page_size=page_size):
             seen.add(snapshot.id)
@@ -122,7 +162,6 @@ def reconcile(
     if not report.guarded:  # a wrong key lists another platform's accounts: adopt none of them
         for snapshot in orphans:
             _adopt(engine, snapshot, report, run)
-    return report
 
 
 def _detach_missing(engine: Engine, missing: list[Account], report: ReconcileReport, run: Run) -> None:

@@ -32,6 +32,10 @@ class PruneReport:
     outbox_deleted: int
     #: inbox rows whose payload was emptied (the rows stay, for dedupe)
     inbox_emptied: int
+    #: rate-limit budgets idle since before the cut-off, deleted (``limits``)
+    limits_deleted: int = 0
+    #: recorded runs (``ofsm_runs``) started before the cut-off, deleted
+    runs_deleted: int = 0
 
 
 def cutoff(now: datetime, retention: timedelta) -> datetime:

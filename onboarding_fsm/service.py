@@ -6,12 +6,15 @@ and gets the step's result once it is committed. An optimistic-version
 conflict runs the whole step again on fresh data, up to the configured
 bound; nothing else is retried here (a duplicate event, a refused trigger,
 a database outage are the caller's to answer). ``observe`` logs and reports
-transitions only after their commit.
+transitions only after their commit, with how long the account had been in
+the state it left (from the saved change's ``before.state_since``: the
+record itself carries no such field, its hashed layout stays as it is).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -24,6 +27,7 @@ from .deadlines import rederived
 from .errors import AccountNotFound, ConcurrencyConflict
 from .moves import Change
 from .ports import Clock, Observer, Store, WriteTx
+from .states import Source
 
 log = logging.getLogger("onboarding_fsm")
 T = TypeVar("T")
@@ -46,6 +50,8 @@ class Transactions:
         self.config = config
         self.stats = EngineStats()
         self._observers = list(observers)
+        #: per thread, saved transitions not yet observed -> seconds in the state they left
+        self._left = threading.local()
 
     def subscribe(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -83,7 +89,23 @@ class Transactions:
             transition=change.transition,
             timers=rederived(change, self.config),
         )
+        self._remember_left(change)
         return change
+
+    def _remember_left(self, change: Change) -> None:
+        record, since = change.transition, change.before.state_since
+        if record is None or record.from_state in (None, record.to_state) or since is None:
+            return
+        pending = self._pending_left()
+        if len(pending) >= 64:  # saves whose transaction rolled back are never observed
+            pending.clear()
+        pending[record] = max(0.0, (record.at - since).total_seconds())
+
+    def _pending_left(self) -> dict[Transition, float]:
+        pending: dict[Transition, float] | None = getattr(self._left, "pending", None)
+        if pending is None:
+            pending = self._left.pending = {}
+        return pending
 
     def signed(self, change: Change, prev_hash: str | None = None) -> Change:
         """``change`` with its record hashed under the configured audit key
@@ -107,9 +129,21 @@ class Transactions:
                 transition.source.value,
                 transition.source_ref or "-",
                 transition.reason,
+                extra=log_fields(transition),
             )
             for observer in self._observers:
                 observer.on_transition(transition)
+            left = self._pending_left().pop(transition, None)
+            if left is not None:
+                self.notify("on_state_left", transition.from_state, left)
+
+    def notify(self, method: str, *args: object) -> None:
+        """Call an optional observer method (``ports.DetailedObserver``) on
+        the observers that have it."""
+        for observer in self._observers:
+            handler = getattr(observer, method, None)
+            if handler is not None:
+                handler(*args)
 
     def webhook_seen(self, outcome: str, started: float) -> None:
         seconds = time.perf_counter() - started
@@ -119,4 +153,22 @@ class Transactions:
 
 def warn_unknown(account_id: str, unknown: tuple[str, ...]) -> None:
     if unknown:
-        log.warning("account %s: unknown Stripe values %s; classified conservatively", account_id, unknown)
+        log.warning(
+            "account %s: unknown Stripe values %s; classified conservatively",
+            account_id,
+            unknown,
+            extra={"account": account_id},
+        )
+
+
+def log_fields(transition: Transition) -> dict[str, str | None]:
+    """A transition's ids as log fields (``extra=``; JSON logs keep them as fields)."""
+    return {
+        "account": transition.account_id,
+        "event": transition.source_ref if transition.source is Source.WEBHOOK else None,
+        "run": transition.run_id,
+        "request": transition.request_id,
+        "trigger": transition.trigger.value,
+        "source": transition.source.value,
+        "to_state": transition.to_state.value,
+    }

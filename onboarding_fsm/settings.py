@@ -9,7 +9,6 @@ start-up, with a ``SettingsError`` rather than at the first webhook.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,25 +33,10 @@ from .config import EngineConfig, LinkUrls
 from .errors import SettingsError
 from .policy import Collection, Policy
 from .retention import MIN_RETENTION
+from .settings_source import CONFIG_ENV, describe, refuse_unknown_environment
 
 #: the simulator signs with this when nothing else is configured; refused in live mode
 SIMULATOR_WEBHOOK_SECRET = "whsec_onboarding_fsm_simulator"
-CONFIG_ENV = "ONBOARDING_FSM_CONFIG"
-ENV_PREFIX = "ONBOARDING_FSM_"
-#: ``ONBOARDING_FSM_*`` names that are not settings: the settings file, and the
-#: test suite's and CI's switches (tests/conftest.py, .ci/run, the browser test).
-#: Every other name must be a setting: a misspelt one (``..._WEBHOOK_SECRET``
-#: for ``..._WEBHOOK_SECRETS``) would otherwise be ignored without a word and
-#: the process would run on the default — the simulator's public secret, say.
-NOT_SETTINGS = frozenset(
-    {
-        CONFIG_ENV,
-        "ONBOARDING_FSM_TEST_POSTGRES_URL",
-        "ONBOARDING_FSM_REQUIRE_POSTGRES",
-        "ONBOARDING_FSM_REQUIRE_BROWSER",
-        "ONBOARDING_FSM_CHROMIUM",
-    }
-)
 #: the shortest ``session_secret`` accepted: HMAC-SHA256 keys should be at least
 #: as long as its 32-byte output (RFC 2104 §3); ``secrets.token_urlsafe(32)``
 #: gives 43 characters. A short secret can be guessed offline from one token.
@@ -106,8 +90,11 @@ class Settings(BaseSettings):
     # the holder's session cookie: as long as a holder may take in Stripe's form
     session_max_age_seconds: int = Field(86400, ge=60, le=7 * 86400)
     start_token_max_age_seconds: int = Field(600, ge=30, le=86400)  # a start URL's token: single-use, short-lived
-    refresh_limit: int = Field(10, ge=1)
+    refresh_limit: int = Field(10, ge=1)  # links per account per window (start, refresh apart), every worker
     refresh_window_seconds: int = Field(600, ge=1)
+    holder_limit: int = Field(30, ge=1)  # links per holder per window across accounts (onboarding_fsm.limits)
+    bind_host: str = Field("127.0.0.1", pattern=r"^[^/:\s]+$")  # where `serve` listens: IPv4 or host name
+    bind_port: int | None = Field(None, ge=1, le=65535)  # unset: public_base_url's port, or 8000
 
     # policy
     collection: Collection = Collection.INCREMENTAL
@@ -126,8 +113,15 @@ class Settings(BaseSettings):
     timer_lease_seconds: int = Field(60, ge=1, le=3600)
     timer_retry_base_seconds: float = Field(30.0, gt=0)
     timer_retry_cap_seconds: float = Field(3600.0, gt=0)
+    timer_overdue_after_seconds: int = Field(300, ge=1)  # unfired this long after due: overdue (status, metrics)
     reconcile_inaccessible_share: float = Field(0.5, gt=0, le=1)
     reconcile_confirm_after_seconds: int = Field(6 * 3600, ge=60)
+    outbox_handler: str | None = Field(None, pattern=r"^[\w.]+:\w+$")  # "package.module:factory": gets the outbox
+    outbox_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    outbox_max_attempts: int = Field(10, ge=1, le=1000)  # failures before a dead letter
+    outbox_retry_base_seconds: float = Field(5.0, gt=0)  # then base * 2^(failures - 1), at most cap
+    outbox_retry_cap_seconds: float = Field(3600.0, gt=0)
+    outbox_lease_seconds: int = Field(60, ge=1, le=3600)  # a deliverer's hold while the handler runs
 
     # Stripe's clock against ours
     clock_skew_tolerance_seconds: float = Field(5.0, ge=0, le=300)
@@ -147,13 +141,14 @@ class Settings(BaseSettings):
     audit_auth_hook: str | None = None  # "package.module:factory" -> AuditorAuth
     audit_token: SecretStr | None = None  # or HTTP Basic with this password; unset in test mode: open
     audit_path: str = "/audit"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line with account/event/run fields
 
     def __init__(self, **values: Any) -> None:
-        _refuse_unknown_environment(set(type(self).model_fields))
+        refuse_unknown_environment(set(type(self).model_fields))
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise SettingsError(_describe(exc)) from None
+            raise SettingsError(describe(exc)) from None
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> Settings:
@@ -319,11 +314,16 @@ class Settings(BaseSettings):
             timer_lease=timedelta(seconds=self.timer_lease_seconds),
             timer_retry_base=timedelta(seconds=self.timer_retry_base_seconds),
             timer_retry_cap=timedelta(seconds=self.timer_retry_cap_seconds),
+            timer_overdue_after=timedelta(seconds=self.timer_overdue_after_seconds),
             clock_skew_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
             reconcile_inaccessible_share=self.reconcile_inaccessible_share,
             reconcile_confirm_after=timedelta(seconds=self.reconcile_confirm_after_seconds),
             retention=timedelta(days=self.retention_days),
             audit_key=AuditKey(self.audit_key.get_secret_value().encode()) if self.audit_key else None,
+            outbox_lease=timedelta(seconds=self.outbox_lease_seconds),
+            outbox_retry_base=timedelta(seconds=self.outbox_retry_base_seconds),
+            outbox_retry_cap=timedelta(seconds=self.outbox_retry_cap_seconds),
+            outbox_max_attempts=self.outbox_max_attempts,
         )
 
     @property
@@ -352,23 +352,6 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in self.webhook_secrets]
 
 
-def _refuse_unknown_environment(fields: set[str]) -> None:
-    """An ``ONBOARDING_FSM_*`` variable that is almost a setting's name is a
-    typo pydantic-settings would ignore silently: refuse it. Others are left
-    alone: the environment is shared (Kubernetes injects
-    ``ONBOARDING_FSM_SERVICE_HOST`` / ``_PORT…`` for a Service of that name)."""
-    known = {ENV_PREFIX + name.upper() for name in fields} | NOT_SETTINGS
-    unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
-    hints = []
-    for name in unknown:
-        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.85)
-        if close:
-            hints.append(f"{name} (did you mean {close[0]}?)")
-    if hints:
-        listed = ", ".join(hints)
-        raise SettingsError(f"unknown environment variable(s): {listed}; a misspelt setting would be ignored")
-
-
 @contextmanager
 def _reading(path: Path) -> Iterator[None]:
     token = _FILE.set(path)
@@ -376,11 +359,3 @@ def _reading(path: Path) -> Iterator[None]:
         yield
     finally:
         _FILE.reset(token)
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ())) or "settings"
-        problems.append(f"{where}: {error.get('msg')}")
-    return "invalid settings: " + "; ".join(problems)

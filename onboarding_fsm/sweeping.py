@@ -11,6 +11,8 @@ marks the timer fired. If Stripe cannot be asked, the timer wakes again
 after a backoff and the attempt is counted (``EngineStats.timer_retries``,
 the store's ``timer_backlog``): no guess is ever made. A sweep that dies
 while holding a lease leaves the timer to wake when the lease runs out.
+Every sweep is recorded as a run with its counts (``operations.keep``; an
+idle sweep under one row per source, ``runs``), an interrupted one as failed.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from datetime import datetime
 
 from . import deadlines, moves
 from .audit import Transition
+from .operations import failure, keep
 from .ports import StripeGateway, WriteTx
-from .runs import Run
+from .runs import Run, RunOutcome
 from .service import Transactions
 from .throttle import Throttle
 from .timers import ClaimedTimer, Timer
@@ -44,6 +47,16 @@ class SweepReport:
     def timers(self) -> int:
         return len(self.transitions) + self.reminders + self.skipped + self.retried
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """As its run is recorded."""
+        return {
+            "transitions": len(self.transitions),
+            "reminders": self.reminders,
+            "skipped": self.skipped,
+            "retried": self.retried,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
@@ -62,19 +75,27 @@ class TimerSweep:
         """Fire timers due by ``due_by``. Every stamp (lease, audit record,
         fired time) is the clock's time when it is written, never earlier
         than ``due_by`` (an operator may sweep "as of" a later instant)."""
+        started = self._tx.clock.now()
         fired: list[Transition] = []
         reminders = skipped = retried = 0
-        while limit is None or len(fired) + reminders + skipped + retried < limit:
-            step = self._tx.write(lambda tx: self._claim(tx, due_by, run))
-            if step is None:
-                break
-            outcome = self._fresh(step, due_by, run) if isinstance(step, ClaimedTimer) else step
-            self._tx.observe(*outcome.transitions)
-            fired.extend(outcome.transitions)
-            reminders += outcome.reminded
-            retried += outcome.retried
-            skipped += not (outcome.transitions or outcome.reminded or outcome.retried)
-        return SweepReport(tuple(fired), reminders, skipped, retried, run.id)
+        try:
+            while limit is None or len(fired) + reminders + skipped + retried < limit:
+                step = self._tx.write(lambda tx: self._claim(tx, due_by, run))
+                if step is None:
+                    break
+                outcome = self._fresh(step, due_by, run) if isinstance(step, ClaimedTimer) else step
+                self._tx.observe(*outcome.transitions)
+                fired.extend(outcome.transitions)
+                reminders += outcome.reminded
+                retried += outcome.retried
+                skipped += not (outcome.transitions or outcome.reminded or outcome.retried)
+        except Exception as exc:
+            counts = SweepReport(tuple(fired), reminders, skipped, retried).counts
+            keep(self._tx.store, run.record(started, self._tx.clock.now(), counts, RunOutcome.FAILED, failure(exc)))
+            raise
+        report = SweepReport(tuple(fired), reminders, skipped, retried, run.id)
+        keep(self._tx.store, run.record(started, self._tx.clock.now(), report.counts))
+        return report
 
     def _at(self, due_by: datetime) -> datetime:
         return max(due_by, self._tx.clock.now())
@@ -109,6 +130,7 @@ class TimerSweep:
                 exc,
                 claimed.attempts + 1,
                 wake.isoformat(),
+                extra={"account": timer.account_id, "run": run.id, "timer": timer.kind.value},
             )
             return _Outcome(retried=True)
 

@@ -50,3 +50,6 @@ class TimerBacklog:
 
     due: int
     retrying: int
+    #: unfired although due longer ago than the overdue threshold: no worker is
+    #: sweeping, or Stripe has not answered for that long
+    overdue: int = 0

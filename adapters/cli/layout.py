@@ -26,10 +26,14 @@ ROLES: dict[str, tuple[str, ...]] = {
         "ingestion",
         "sweeping",
         "throttle",
+        "limits",
         "service",
         "reconcile",
         "retention",
         "auditing",
+        "delivery",
+        "operations",
+        "reprocessing",
     ),
     "pure decisions": (
         "classify",
@@ -42,9 +46,11 @@ ROLES: dict[str, tuple[str, ...]] = {
         "checkpoints",
         "exports",
         "exportcheck",
+        "selfcheck",
+        "outbox",
     ),
     "ports": ("ports",),
-    "wiring": ("bootstrap", "settings", "config"),
+    "wiring": ("bootstrap", "settings", "settings_source", "config"),
 }
 #: value types, enums, errors and the clock: imported by everything, drawn as one box, no edges
 DOMAIN = (

@@ -17,7 +17,7 @@ from typing import Any
 
 from onboarding_fsm import OnboardingError, Settings, Source, bootstrap, build_engine, exports
 
-from . import audit
+from . import audit, doctor, logs, ops, outbox
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -84,7 +84,7 @@ def cmd_check_deadlines(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import run
 
-    return run(_settings(args), simulator_port=args.simulator_port)
+    return run(_settings(args), host=args.host, port=args.port, simulator_port=args.simulator_port)
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
@@ -111,10 +111,11 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     engine = build_engine(_settings(args))
-    report = engine.prune(datetime.fromisoformat(args.now) if args.now else None)
+    report = engine.prune(datetime.fromisoformat(args.now) if args.now else None, operator=_operator(args))
     print(
         f"before {report.before.isoformat()}: {report.outbox_deleted} published outbox message(s) deleted, "
-        f"{report.inbox_emptied} inbox payload(s) emptied (inbox rows and audit records kept)"
+        f"{report.inbox_emptied} inbox payload(s) emptied, {report.limits_deleted} idle rate-limit budget(s) "
+        "deleted (inbox rows and audit records kept)"
     )
     return 0
 
@@ -152,6 +153,7 @@ def _can_reconcile(settings: Settings) -> bool:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = build_engine(settings, check_mode=True)
+    doctor.at_start_up(settings)  # logs what it finds; a problem is no reason to stop healing (doctor.py)
     reconciles = _can_reconcile(settings)
     if not reconciles:
         print(
@@ -248,6 +250,8 @@ def parser() -> argparse.ArgumentParser:
     deadlines.set_defaults(func=cmd_check_deadlines)
 
     serve = sub.add_parser("serve", help="serve the webhook and onboarding endpoints (+ the simulator by default)")
+    serve.add_argument("--host", help="address to listen on (default: bind_host; 0.0.0.0 behind a proxy)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: bind_port, public_base_url's, 8000)")
     serve.add_argument("--simulator-port", type=int, default=12111)
     serve.set_defaults(func=cmd_serve)
 
@@ -261,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
 
     prune = sub.add_parser("prune", help="retention: drop old published outbox messages and inbox payloads")
     prune.add_argument("--now", help="ISO-8601 UTC time to prune as of (default: now)")
+    prune.add_argument("--operator", help="who runs it, recorded with the run (default: the OS user)")
     prune.set_defaults(func=cmd_prune)
 
     start_url = sub.add_parser("start-url", help="a signed start URL for an account (embedded token scheme)")
@@ -289,14 +294,15 @@ def parser() -> argparse.ArgumentParser:
     history.set_defaults(func=cmd_history)
 
     audit.add_parsers(sub, lambda args: build_engine(_settings(args)))
+    ops.add_parsers(sub, _settings, _operator)  # status, sync, inbox reprocess (after inbox)
+    outbox.add_parsers(sub, _settings, _operator)
+    doctor.add_parser(sub, _settings)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(logging.INFO if args.verbose else logging.WARNING, _log_format(args))
     try:
         result: int = args.func(args)
         return result
@@ -304,6 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc, args.verbose, 2, str(exc))
     except Exception as exc:  # a library's own (a database URL SQLAlchemy has no dialect for, say)
         return _fail(exc, args.verbose, 1, f"{type(exc).__name__}: {exc}")
+
+
+def _log_format(args: argparse.Namespace) -> logs.LogFormat:
+    """The settings' ``log_format``; text when the settings are refused (the command says why)."""
+    try:
+        return _settings(args).log_format
+    except OnboardingError:
+        return "text"
 
 
 def _fail(exc: Exception, verbose: bool, code: int, message: str) -> int:

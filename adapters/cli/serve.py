@@ -6,10 +6,17 @@ same code path as real Stripe — with webhooks delivered over HTTP to the
 app's endpoint. With ``stripe_backend = "stripe"`` it serves the same
 endpoints against Stripe (or any Stripe-compatible ``stripe_api_base``).
 Everything is wired by ``bootstrap``; this module only starts and reports.
+
+Where it listens (``--host``/``--port``, ``bind_host``/``bind_port``) is not
+what it advertises (``public_base_url``, put into Account Links and the
+webhook endpoint): behind a proxy it listens on ``0.0.0.0:8000`` while holders
+and Stripe reach ``https://pay.example.com``. It says both, and warns about a
+combination that cannot work or that exposes holders' tokens.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from typing import TextIO
@@ -20,12 +27,21 @@ from adapters.http.serving import bind, serve_forever
 from onboarding_fsm import Settings, bootstrap
 from onboarding_fsm.engine import Engine
 
+from . import doctor, logs
 
-def run(settings: Settings, *, simulator_port: int = 12111, out: TextIO | None = None) -> int:
+
+def run(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    simulator_port: int = 12111,
+    out: TextIO | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM on ``host:port`` (default: ``bind_host`` and ``listen_port``)."""
     out = out or sys.stdout
-    parts = urlsplit(settings.public_base_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
-    platform_sock = bind(host, port)
+    platform_sock = bind(host or settings.bind_host, listen_port(settings) if port is None else port)
+    host, port = platform_sock.getsockname()[:2]  # the port chosen for --port 0
     stripe = None
     if settings.stripe_backend == "simulator":
         stripe = bootstrap.build_simulated_stripe(
@@ -34,8 +50,11 @@ def run(settings: Settings, *, simulator_port: int = 12111, out: TextIO | None =
         engine = bootstrap.build_engine(settings, gateway=stripe.gateway)
     else:
         engine = bootstrap.build_engine(settings, check_mode=True)
+        doctor.at_start_up(settings)  # logs what it finds; never refuses to start (doctor.py says why)
     app = bootstrap.build_app(settings, engine)
-    out.write(f"onboarding-fsm serving on {settings.public_base_url}\n")
+    out.write(f"onboarding-fsm listening on {host}:{port}, links and webhooks advertise {settings.public_base_url}\n")
+    for warning in bind_warnings(settings, host, port):
+        out.write(f"  warning: {warning}\n")
     out.write(f"  webhooks: POST {settings.public_base_url}{settings.webhook_path}\n")
     if stripe is not None:
         out.write(f"  simulated Stripe API: {stripe.url}/v1 (key {stripe.api_key})\n")
@@ -44,12 +63,47 @@ def run(settings: Settings, *, simulator_port: int = 12111, out: TextIO | None =
         out.write("  start URLs for your accounts: onboarding-fsm start-url ACCOUNT (same session_secret)\n")
     out.flush()
     try:
-        serve_forever(app, platform_sock, log_level="info")
+        serve_forever(app, platform_sock, log_level="info", options=logs.uvicorn_options(settings.log_format))
     finally:
         if stripe is not None:
             stripe.stop()
         engine.close()
     return 0
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
+def listen_port(settings: Settings) -> int:
+    """``bind_port``, else public_base_url's own port, else 8000 (not 443 or 80:
+    a URL without a port is a proxy's, and the app speaks plain HTTP)."""
+    return settings.bind_port or urlsplit(settings.public_base_url).port or 8000
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind_warnings(settings: Settings, host: str, port: int) -> list[str]:
+    """What is likely wrong with listening on ``host:port`` while advertising ``public_base_url``."""
+    public = urlsplit(settings.public_base_url)
+    found = []
+    if public.hostname and _loopback(public.hostname) and (public.port or _DEFAULT_PORT[public.scheme]) != port:
+        found.append(
+            f"{settings.public_base_url} is this machine, but not port {port}: Stripe's redirects and webhooks "
+            "will not reach this server unless a local proxy forwards them"
+        )
+    if not _loopback(host) and public.scheme == "http":
+        found.append(
+            f"listening on {host} (not loopback) while advertising plain http: start tokens and session cookies "
+            "would cross the network in clear; put TLS in front and an https public_base_url"
+        )
+    return found
 
 
 def _offer_a_start_url(settings: Settings, engine: Engine, auth: object, out: TextIO) -> None:

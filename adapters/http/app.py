@@ -6,9 +6,9 @@
   says "try again" (Stripe retries);
 * ``GET {start_path}`` / ``{refresh_path}`` / ``{return_path}``: behind the
   authentication hook; start and refresh mint a link and redirect to it
-  (refresh rate-limited per account, so a redirect loop cannot mint links
-  forever), return fetches the account and redirects to the platform's page
-  with its state;
+  (rate-limited per account and per holder, shared by every web worker
+  through the database: ``engine.limits``), return fetches the account and
+  redirects to the platform's page with its state;
 * ``/healthz`` and ``/metrics`` (Prometheus);
 * ``GET {audit_path}…``: the read-only audit page (``audit_page``), behind
   its own auditor authentication (``audit_auth``; not mounted in live mode
@@ -19,7 +19,9 @@ Engine calls are synchronous and run in the thread pool.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +42,7 @@ from onboarding_fsm.errors import (
     TriggerNotAllowed,
     WebhookRejected,
 )
+from onboarding_fsm.limits import Limit
 from onboarding_fsm.links import UNCHECKED
 from onboarding_fsm.settings import Settings
 
@@ -47,7 +50,6 @@ from .audit_auth import AuditorAuth, auditor_from_settings
 from .audit_page import audit_routes
 from .auth import Authenticator, SignedTokenAuth, compatible, from_settings, link_marker_of
 from .bodies import capped_body
-from .limits import RefreshLimiter
 from .metrics import Metrics
 from .pools import Pools
 
@@ -102,16 +104,18 @@ def create_app(
     auth = compatible(authenticator or from_settings(settings, link_marker=link_marker_of(engine)))
     audit = audit_routes(engine, settings, auditor if auditor is not None else auditor_from_settings(settings))
     if metrics is None:
-        metrics = Metrics(engine.count_by_state, engine.timer_backlog)
+        metrics = Metrics(
+            engine.count_by_state,
+            engine.timer_backlog,
+            outbox_backlog=engine.outbox.backlog,
+            runs=engine.ops.last_runs,
+        )
         engine.subscribe(metrics)
-    limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
-    #: starts are limited like refreshes: a start URL opened in a loop must not mint links forever
-    start_limiter = RefreshLimiter(settings.refresh_limit, settings.refresh_window_seconds)
+    # a start or refresh URL opened in a loop must not mint links forever, however many workers serve it
+    window = timedelta(seconds=settings.refresh_window_seconds)
+    per_account, per_holder = Limit(settings.refresh_limit, window), Limit(settings.holder_limit, window)
     pools = Pools()
     return_page = settings.return_page_url or settings.public_base_url + DONE_PATH
-
-    def _now() -> float:
-        return engine.now().timestamp()
 
     async def webhook(request: Request) -> Response:
         body = await capped_body(request, MAX_WEBHOOK_BYTES)  # streamed: never read past the cap
@@ -149,14 +153,24 @@ def create_app(
             return _page("Method not allowed", "Open this page in a browser.", 405)
         return await pools.run(pools.stripe_bound, _authenticated, request, act)
 
+    def too_many(action: str, account_id: str, holder: str) -> Response | None:
+        """A 429 (with Retry-After) when the account's or the holder's budget for ``action`` is spent."""
+        admission = engine.limits.admit(action, account_id, holder, per_account=per_account, per_holder=per_holder)
+        if admission.allowed:
+            return None
+        metrics.limited.labels(action, admission.refused_by).inc()
+        page = _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
+        page.headers["Retry-After"] = str(max(1, math.ceil(admission.retry_after.total_seconds())))
+        return page
+
     def to_link(url: str) -> Response:
         response = RedirectResponse(url, status_code=303)
         response.headers["Cache-Control"] = "no-store"
         return response
 
     def start_link(request: Request, account_id: str, holder: str) -> Response:
-        if not start_limiter.allow(account_id, _now()):
-            return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
+        if (refused := too_many("start", account_id, holder)) is not None:
+            return refused
         # a start token is single-use: the link is recorded only if none was issued since the token's
         last_issued = auth.started_from(request, account_id) if isinstance(auth, SignedTokenAuth) else UNCHECKED
         response = to_link(engine.issue_link(account_id, actor=holder, last_issued=last_issued).url)
@@ -164,8 +178,8 @@ def create_app(
         return response
 
     def refreshed_link(request: Request, account_id: str, holder: str) -> Response:
-        if not limiter.allow(account_id, _now()):
-            return _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
+        if (refused := too_many("refresh", account_id, holder)) is not None:
+            return refused
         return to_link(engine.refresh_link(account_id, actor=holder).url)
 
     def returned(request: Request, account_id: str, holder: str) -> Response:

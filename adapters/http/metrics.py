@@ -1,28 +1,44 @@
-"""Prometheus metrics for the app: transitions, webhook outcomes and latency,
-accounts per state and the timer backlog (read from the store at scrape time,
-so they cover every worker: a deadline timer waiting for Stripe to answer
-shows in ``onboarding_fsm_timers_retrying`` whichever process swept it)."""
+"""Prometheus metrics for the app: transitions, webhook outcomes, latency and
+lag, time in state, Stripe calls, accounts per state, the timer and outbox
+backlogs and the last runs (read from the store at scrape time, so they
+cover every worker: a deadline timer waiting for Stripe to answer shows in
+``onboarding_fsm_timers_retrying`` whichever process swept it). Counters and
+histograms are this process's: the worker serves no /metrics, its runs show
+here through the database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from onboarding_fsm.audit import Transition
+from onboarding_fsm.outbox import OutboxBacklog
+from onboarding_fsm.runs import RECONCILE, RunOutcome, RunRecord
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import TimerBacklog
 
 CountByState = Callable[[], dict[State, int]]
 Backlog = Callable[[], TimerBacklog]
+OutboxReading = Callable[[], OutboxBacklog]
+#: the latest recorded run of each kind (``engine.ops.last_runs``)
+LastRuns = Callable[[], Mapping[str, RunRecord]]
+HOUR, DAY = 3600.0, 86400.0
 
 
 class Metrics:
     """An engine ``Observer`` that keeps Prometheus counters (this process's)."""
 
-    def __init__(self, count_by_state: CountByState, timer_backlog: Backlog | None = None) -> None:
+    def __init__(
+        self,
+        count_by_state: CountByState,
+        timer_backlog: Backlog | None = None,
+        *,
+        outbox_backlog: OutboxReading | None = None,
+        runs: LastRuns | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.transitions = Counter(
             "onboarding_fsm_transitions",
@@ -39,9 +55,45 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=self.registry,
         )
+        self.limited = Counter(
+            "onboarding_fsm_links_rate_limited",
+            "Start and refresh requests refused by a rate limit, by action and budget (account or holder)",
+            ["action", "budget"],
+            registry=self.registry,
+        )
         self.registry.register(_AccountsByState(count_by_state))
         if timer_backlog is not None:
             self.registry.register(_TimerBacklog(timer_backlog))
+        if outbox_backlog is not None:
+            self.registry.register(_OutboxBacklog(outbox_backlog))
+        self.time_in_state = Histogram(
+            "onboarding_fsm_time_in_state_seconds",
+            "How long accounts stayed in a state, observed as they leave it for another",
+            ["state"],
+            buckets=(60, 300, 900, HOUR, 4 * HOUR, 12 * HOUR, DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY),
+            registry=self.registry,
+        )
+        self.webhook_lag = Histogram(
+            "onboarding_fsm_webhook_lag_seconds",
+            "A delivery's arrival (our clock) minus its event's created (Stripe's)",
+            buckets=(1, 2, 5, 10, 30, 60, 300, 900, HOUR, 6 * HOUR, DAY, 3 * DAY),
+            registry=self.registry,
+        )
+        self.stripe_calls = Counter(
+            "onboarding_fsm_stripe_calls",
+            "Stripe calls by operation and outcome (ok, or the engine error's class name)",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.stripe_latency = Histogram(
+            "onboarding_fsm_stripe_call_seconds",
+            "Stripe calls' latency as the caller waited (the SDK's retries included)",
+            ["operation"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+        if runs is not None:
+            self.registry.register(_LastRuns(runs))
 
     def on_transition(self, transition: Transition) -> None:
         self.transitions.labels(
@@ -53,6 +105,16 @@ class Metrics:
     def on_webhook(self, outcome: str, seconds: float) -> None:
         self.webhooks.labels(outcome).inc()
         self.latency.observe(seconds)
+
+    def on_state_left(self, state: State, seconds: float) -> None:
+        self.time_in_state.labels(state.value).observe(seconds)
+
+    def on_webhook_lag(self, seconds: float) -> None:
+        self.webhook_lag.observe(seconds)
+
+    def on_stripe_call(self, operation: str, outcome: str, seconds: float) -> None:
+        self.stripe_calls.labels(operation, outcome).inc()
+        self.stripe_latency.labels(operation).observe(seconds)
 
 
 class _AccountsByState(Collector):
@@ -77,4 +139,86 @@ class _TimerBacklog(Collector):
             "onboarding_fsm_timers_retrying",
             "Deadline timers waiting to ask Stripe again (it could not be reached)",
             value=now.retrying,
+        )
+        yield GaugeMetricFamily(
+            "onboarding_fsm_timers_overdue",
+            "Timers unfired longer than timer_overdue_after_seconds past due: no worker sweeping, or Stripe away",
+            value=now.overdue,
+        )
+
+
+class _LastRuns(Collector):
+    """The worker's runs as recorded in the database (the worker serves no
+    /metrics of its own): when each kind last ran and how it ended, and the
+    last reconcile run's drift by kind."""
+
+    def __init__(self, runs: LastRuns) -> None:
+        self._runs = runs
+
+    def collect(self) -> Iterable[Metric]:
+        last = self._runs()
+        when = GaugeMetricFamily(
+            "onboarding_fsm_last_run_timestamp_seconds",
+            "When the last run of each kind ended (unix time)",
+            labels=["kind"],
+        )
+        ok = GaugeMetricFamily(
+            "onboarding_fsm_last_run_ok",
+            "1 if the last run of each kind ended ok (not failed, not guarded)",
+            labels=["kind"],
+        )
+        for kind, run in sorted(last.items()):
+            when.add_metric([kind], (run.finished_at or run.started_at).timestamp())
+            ok.add_metric([kind], 1.0 if run.outcome is RunOutcome.OK else 0.0)
+        yield when
+        yield ok
+        reconciled = last.get(RECONCILE)
+        if reconciled is None:
+            return
+        drift = GaugeMetricFamily(
+            "onboarding_fsm_reconcile_drift", "What the last reconcile run repaired, by kind", labels=["kind"]
+        )
+        for name, count in sorted(reconciled.counts.items()):
+            if name.startswith("drift."):
+                drift.add_metric([name.removeprefix("drift.")], count)
+        yield drift
+        yield GaugeMetricFamily(
+            "onboarding_fsm_reconcile_errors",
+            "Accounts the last reconcile run could not check or repair",
+            value=reconciled.counts.get("errors", 0),
+        )
+
+
+class _OutboxBacklog(Collector):
+    """The outbox as every deliverer left it (read from the store at scrape
+    time): alert on dead letters, and on the oldest pending message's age."""
+
+    def __init__(self, backlog: OutboxReading) -> None:
+        self._backlog = backlog
+
+    def collect(self) -> Iterable[Metric]:
+        now = self._backlog()
+        age = now.oldest_pending_age
+        yield GaugeMetricFamily(
+            "onboarding_fsm_outbox_pending", "Outbox messages not delivered yet (dead letters apart)", value=now.pending
+        )
+        yield GaugeMetricFamily(
+            "onboarding_fsm_outbox_retrying",
+            "Pending outbox messages the handler failed at least once",
+            value=now.retrying,
+        )
+        yield GaugeMetricFamily(
+            "onboarding_fsm_outbox_blocked",
+            "Pending outbox messages waiting behind a dead letter of their account",
+            value=now.blocked,
+        )
+        yield GaugeMetricFamily(
+            "onboarding_fsm_outbox_dead_letters",
+            "Outbox messages whose attempts ran out; their account's later messages wait (outbox redrive)",
+            value=now.dead,
+        )
+        yield GaugeMetricFamily(
+            "onboarding_fsm_outbox_oldest_pending_age_seconds",
+            "How long the oldest pending outbox message has waited (0: none pending)",
+            value=age.total_seconds() if age is not None else 0.0,
         )

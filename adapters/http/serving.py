@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -30,13 +32,18 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def _server(app: ASGIApp, log_level: str) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False))
+def _server(app: ASGIApp, log_level: str, options: Mapping[str, Any] | None = None) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False, **dict(options or {}))
+    )
 
 
-def serve_forever(app: ASGIApp, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve ``app`` on ``sock`` in this thread until SIGINT/SIGTERM."""
-    _server(app, log_level).run(sockets=[sock])
+def serve_forever(
+    app: ASGIApp, sock: socket.socket, *, log_level: str = "warning", options: Mapping[str, Any] | None = None
+) -> None:
+    """Serve ``app`` on ``sock`` in this thread until SIGINT/SIGTERM;
+    ``options`` are more ``uvicorn.Config`` options (``log_config``, say)."""
+    _server(app, log_level, options).run(sockets=[sock])
 
 
 class Served:

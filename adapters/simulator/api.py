@@ -1,6 +1,7 @@
 """The simulated Stripe API as one platform's key sees it, in Stripe's JSON.
 
-``/v1/accounts`` (create, list, retrieve, update) and ``/v1/account_links``:
+``/v1/accounts`` (create, list, retrieve, update), ``/v1/account_links`` and
+``/v1/webhook_endpoints`` (``endpoints``):
 Stripe's parameters in (nested dicts, as the HTTP server decodes them),
 Stripe's objects out, Stripe's refusals as ``onboarding_fsm.errors``
 exceptions (their bodies in ``errors.failure_body``). An account belongs to
@@ -19,7 +20,7 @@ from typing import Any
 
 from onboarding_fsm.errors import StripeFailure
 
-from . import checks
+from . import checks, endpoints
 from .errors import failure_body, failure_from, invalid, refused_by_validation
 from .idempotency import Answer, fingerprint
 from .model import SimAccount, flatten
@@ -234,3 +235,44 @@ class StripeApi:
             "expires_at": link.expires_at,
             "url": f"{s.hosted_base_url}/setup/s/{link.token}",
         }
+
+    # --- webhook endpoints (``endpoints``) -------------------------------------------
+
+    def create_webhook_endpoint(
+        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/webhook_endpoints``."""
+        s = self._state
+        return self._posted(
+            "/v1/webhook_endpoints",
+            params,
+            idempotency_key,
+            lambda: endpoints.create(s.endpoints, self.platform, params, s.now(), s.outbox.secret),
+        )
+
+    def list_webhook_endpoints(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``GET /v1/webhook_endpoints``."""
+        with self._state.lock:
+            return endpoints.listing(self._state.endpoints, self.platform, params or {})
+
+    def retrieve_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        """``GET /v1/webhook_endpoints/{id}``."""
+        with self._state.lock:
+            return endpoints.retrieve(self._state.endpoints, self.platform, endpoint_id)
+
+    def update_webhook_endpoint(
+        self, endpoint_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/webhook_endpoints/{id}``."""
+        path = f"/v1/webhook_endpoints/{endpoint_id}"
+        return self._posted(
+            path,
+            params,
+            idempotency_key,
+            lambda: endpoints.update(self._state.endpoints, self.platform, endpoint_id, params),
+        )
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        """``DELETE /v1/webhook_endpoints/{id}``."""
+        with self._state.lock:
+            return endpoints.delete(self._state.endpoints, self.platform, endpoint_id)

@@ -20,6 +20,7 @@ from typing import Any
 from adapters.stripe_wire import params as stripe_params
 from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
 from onboarding_fsm.clock import from_unix
+from onboarding_fsm.selfcheck import WebhookEndpoint, parse_webhook_endpoint
 from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
 from .api import StripeApi
@@ -74,3 +75,14 @@ class SimulatedGateway:
             params=request.params,
             request_id=request_id(),
         )
+
+    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every page of ``GET /v1/webhook_endpoints``, as the SDK adapter asks."""
+        endpoints: list[WebhookEndpoint] = []
+        after: str | None = None
+        while True:
+            page = self.api.list_webhook_endpoints({"limit": 100, **({"starting_after": after} if after else {})})
+            endpoints += [parse_webhook_endpoint(e) for e in page["data"]]
+            if not page["has_more"] or not page["data"]:
+                return endpoints
+            after = endpoints[-1].id

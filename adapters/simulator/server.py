@@ -3,7 +3,8 @@
 * ``/v1/accounts`` (POST create, GET list with ``limit``, ``starting_after``,
   ``ending_before``, ``created``), ``/v1/accounts/{id}`` (GET, POST),
   ``/v1/account_links`` (POST), ``/v1/balance`` (GET, for the SDK adapter's
-  mode check) — form-encoded nested parameters in (``wire``), Stripe's JSON
+  mode check), ``/v1/webhook_endpoints`` and ``/v1/webhook_endpoints/{id}``
+  (GET, POST, DELETE: the self-check's) — form-encoded nested parameters in (``wire``), Stripe's JSON
   out, a new ``Request-Id`` on every answer under ``/v1/`` (``RequestIds``:
   successes, refusals, replays, unknown URLs, injected faults), Stripe's error
   JSON and status codes;
@@ -102,6 +103,8 @@ class SimulatorServer:
             Route("/v1/accounts/{account_id}", self.account, methods=["GET", "POST"]),
             Route("/v1/account_links", self.account_links, methods=["POST"]),
             Route("/v1/balance", self.balance, methods=["GET"]),
+            Route("/v1/webhook_endpoints", self.webhook_endpoints, methods=["GET", "POST"]),
+            Route("/v1/webhook_endpoints/{endpoint_id}", self.webhook_endpoint, methods=["GET", "POST", "DELETE"]),
             Route("/v1/{rest:path}", self.unknown, methods=["GET", "POST", "DELETE"]),
             Route("/setup/s/{token}", pages.form, methods=["GET", "POST"]),
             Route("/", pages.index, methods=["GET"]),
@@ -195,6 +198,19 @@ class SimulatorServer:
         return await self._api(
             request, lambda api, p: {"object": "balance", "livemode": False, "available": [], "pending": []}
         )
+
+    async def webhook_endpoints(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._api(request, lambda api, p: api.create_webhook_endpoint(p))
+        return await self._api(request, lambda api, p: api.list_webhook_endpoints(p))
+
+    async def webhook_endpoint(self, request: Request) -> Response:
+        endpoint_id = request.path_params["endpoint_id"]
+        if request.method == "POST":
+            return await self._api(request, lambda api, p: api.update_webhook_endpoint(endpoint_id, p))
+        if request.method == "DELETE":
+            return await self._api(request, lambda api, p: api.delete_webhook_endpoint(endpoint_id))
+        return await self._api(request, lambda api, p: api.retrieve_webhook_endpoint(endpoint_id))
 
     async def unknown(self, request: Request) -> Response:
         if self._platform(request) is None:

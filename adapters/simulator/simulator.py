@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from onboarding_fsm.ports import Clock
+from onboarding_fsm.selfcheck import WANTED
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 
 from .api import StripeApi
@@ -145,6 +146,12 @@ class Simulator(SimulatedGateway):
     def create_account_json(self, params: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/accounts`` with Stripe's parameters (nested dict)."""
         return self.api.create_account(params, idempotency_key=idempotency_key)
+
+    def add_webhook_endpoint(self, url: str, events: Sequence[str] = WANTED, *, connect: bool = True) -> dict[str, Any]:
+        """Register a webhook endpoint as the platform would (``POST
+        /v1/webhook_endpoints``): by default the Connect endpoint a correct
+        set-up has, which ``bootstrap`` registers for the app's webhook URL."""
+        return self.api.create_webhook_endpoint({"url": url, "enabled_events": list(events), "connect": connect})
 
     # --- the holder ------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from onboarding_fsm.ports import Clock
 from . import catalog
 from .catalog import Verdict
 from .delivery import Attempt, Delivery, Outbox
+from .endpoints import WebhookEndpoints
 from .errors import FormError, SimulatorError
 from .idempotency import IdempotencyStore
 from .model import FieldValue, SimAccount
@@ -73,6 +74,8 @@ class SimState:
         self.idempotency = IdempotencyStore()
         self.accounts: dict[str, SimAccount] = {}
         self.links: dict[str, SimLink] = {}
+        #: every platform's webhook endpoints (``endpoints``)
+        self.endpoints = WebhookEndpoints()
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
         self._wakeups: list[tuple[int, str]] = []

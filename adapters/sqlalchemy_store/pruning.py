@@ -4,7 +4,9 @@ Both work in batches of ``BATCH`` rows, each its own short transaction, so
 pruning a large backlog never holds SQLite's one writer (or PostgreSQL row
 locks) for long, and a prune cut short has still done part of its work.
 Inbox rows are emptied, never deleted: their event ids dedupe Stripe's
-retries. The audit table is not named here at all.
+retries. Rate-limit rows of idle budgets are deleted: a budget whose
+theoretical arrival time has passed is full again, exactly as with no row.
+The audit table is not named here at all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .tables import outbox, webhook_events
+from .tables import outbox, rate_limits, webhook_events
 
 BATCH = 5000
 EMPTY: dict[str, object] = {}
@@ -37,3 +39,12 @@ def empty_payloads(before: datetime, batch: int = BATCH) -> sa.Update:
         .limit(batch)
     )
     return sa.update(webhook_events).where(w.event_id.in_(ids.scalar_subquery())).values(payload=EMPTY)
+
+
+def delete_idle_limits(before: datetime, batch: int = BATCH) -> sa.Delete:
+    """Rate-limit budgets idle since before ``before`` (their theoretical arrival
+    time passed then): deleting one changes no answer, and keys of accounts and
+    holders seen once do not pile up."""
+    r = rate_limits.c
+    names = sa.select(r.name).where(r.tat < before.timestamp()).order_by(r.name).limit(batch)
+    return sa.delete(rate_limits).where(r.name.in_(names.scalar_subquery()))

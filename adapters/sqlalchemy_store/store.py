@@ -26,14 +26,19 @@ from onboarding_fsm.account import Account
 from onboarding_fsm.audit import Transition
 from onboarding_fsm.checkpoints import Anchor, AuditEvidence, Checkpoint
 from onboarding_fsm.clock import from_unix
+from onboarding_fsm.config import Pace
 from onboarding_fsm.errors import ConcurrencyConflict, DuplicateEvent, OnboardingError
 from onboarding_fsm.events import InboxEntry
+from onboarding_fsm.outbox import DeadLetter, Failure, OutboxBacklog, OutboxMessage
 from onboarding_fsm.queries import InboxQuery, Key, TransitionQuery
 from onboarding_fsm.retention import PruneReport
+from onboarding_fsm.runs import RunRecord
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import Timer, TimerBacklog
 
-from . import auditing, pruning, rows
+from . import auditing, limiting, pruning, rows
+from . import operations as ops
+from . import outbox as delivering
 from .cache import AccountCache
 from .connection import READ_ONLY, create_sql_engine
 from .errors import translate
@@ -264,6 +269,30 @@ class SqlStore:
         with self._translated(), self.engine.begin() as conn:
             conn.execute(sa.update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
 
+    def claim_outbox(self, now: datetime, *, lease_until: datetime, limit: int) -> list[OutboxMessage]:
+        with self._writer, self._translated(), self.engine.begin() as conn:
+            return delivering.claim(conn, now, lease_until, limit)
+
+    def finish_outbox(self, message: OutboxMessage, at: datetime) -> bool:
+        with self._writer, self._translated(), self.engine.begin() as conn:
+            return delivering.finish(conn, message, at)
+
+    def fail_outbox(self, message: OutboxMessage, failure: Failure) -> bool:
+        with self._writer, self._translated(), self.engine.begin() as conn:
+            return delivering.fail(conn, message, failure)
+
+    def outbox_backlog(self, now: datetime) -> OutboxBacklog:
+        with self._reading() as conn:
+            return delivering.backlog(conn, now)
+
+    def dead_letters(self, *, limit: int = 100, after: int = 0) -> list[DeadLetter]:
+        with self._reading() as conn:
+            return delivering.dead_letters(conn, limit, after)
+
+    def redrive_outbox(self, ids: Sequence[int] | None) -> list[int]:
+        with self._writer, self._translated(), self.engine.begin() as conn:
+            return delivering.redrive(conn, ids)
+
     def count_by_state(self) -> dict[State, int]:
         query = sa.select(accounts.c.state, sa.func.count()).group_by(accounts.c.state)
         with self._reading() as conn:
@@ -279,18 +308,40 @@ class SqlStore:
         with self._reading() as conn:
             return read_dt(conn.execute(query).scalar())
 
-    def timer_backlog(self, now: datetime) -> TimerBacklog:
+    def timer_backlog(self, now: datetime, *, overdue_before: datetime | None = None) -> TimerBacklog:
         t = timers.c
         unfired = t.fired_at.is_(None)
         due = sa.select(sa.func.count()).where(unfired, t.wake_at <= now)
         retrying = sa.select(sa.func.count()).where(unfired, t.attempts > 0)
         with self._reading() as conn:
-            return TimerBacklog(due=conn.execute(due).scalar_one(), retrying=conn.execute(retrying).scalar_one())
+            overdue = ops.overdue_timers(conn, overdue_before) if overdue_before is not None else 0
+            return TimerBacklog(
+                due=conn.execute(due).scalar_one(), retrying=conn.execute(retrying).scalar_one(), overdue=overdue
+            )
+
+    def record_run(self, run: RunRecord) -> None:
+        with self._writer, self._translated(), self.engine.begin() as conn:
+            ops.record_run(conn, run)
+
+    def runs(self, kind: str | None = None, *, limit: int = 20) -> list[RunRecord]:
+        with self._reading() as conn:
+            return ops.recorded_runs(conn, kind, limit)
+
+    def inbox_event(self, event_id: str) -> InboxEntry | None:
+        with self._reading() as conn:
+            return ops.inbox_event(conn, event_id)
 
     def reserve(self, name: str, interval: timedelta, now: datetime) -> datetime:
         with self.write() as tx:
             tat = tx.reserve(name, interval.total_seconds(), now.timestamp())
         return from_unix(tat)
+
+    def admit(self, budgets: Sequence[tuple[str, Pace]], now: datetime) -> str | None:
+        with self._writer, self._translated(), self.engine.connect() as conn, conn.begin() as tx:
+            refused = limiting.admit(conn, budgets, now.timestamp())
+            if refused is not None:
+                tx.rollback()  # a refused request takes no slot of the budgets that had one
+        return refused
 
     def stale_accounts(self, synced_before: datetime, *, limit: int = 500, after: str | None = None) -> list[Account]:
         a = accounts.c
@@ -311,7 +362,11 @@ class SqlStore:
     def prune(self, before: datetime) -> PruneReport:
         deleted = self._in_batches(pruning.delete_published(before))
         emptied = self._in_batches(pruning.empty_payloads(before))
-        return PruneReport(before=before, outbox_deleted=deleted, inbox_emptied=emptied)
+        idle = self._in_batches(pruning.delete_idle_limits(before))
+        old_runs = self._in_batches(ops.delete_runs(before))
+        return PruneReport(
+            before=before, outbox_deleted=deleted, inbox_emptied=emptied, limits_deleted=idle, runs_deleted=old_runs
+        )
 
     def _in_batches(self, statement: sa.Delete | sa.Update) -> int:
         """Run a batch-limited statement until it touches a short batch; each run commits alone."""

@@ -14,7 +14,8 @@
 * every answer's ``Request-Id`` (the SDK keeps the response on the returned
   object as ``last_response``) goes on the snapshot or link it became, for the
   audit trail; a listing's goes on every account of its page, since that
-  answer is what a sync acts on.
+  answer is what a sync acts on;
+* webhook endpoints listed for the self-check (``onboarding_fsm.selfcheck``).
 
 ``stripe`` is imported when the gateway is built, never at import time.
 """
@@ -33,6 +34,7 @@ from onboarding_fsm.account import AccountPage, Link, LinkRequest, NewAccount
 from onboarding_fsm.bounds import identifier
 from onboarding_fsm.clock import from_unix
 from onboarding_fsm.errors import MalformedPayload, SettingsError
+from onboarding_fsm.selfcheck import WebhookEndpoint, parse_webhook_endpoint
 from onboarding_fsm.snapshot import AccountSnapshot, parse_account
 
 from .budget import RetryBudget
@@ -143,6 +145,23 @@ class StripeSdkGateway:
             params=request.params,
             request_id=request_id_of(link),
         )
+
+    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every page of ``GET /v1/webhook_endpoints`` (an account has a
+        handful of endpoints: one page, as a rule)."""
+
+        def page_after(after: str | None) -> Any:
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            return self._call(lambda: self._client.v1.webhook_endpoints.list(params))  # type: ignore[arg-type]
+
+        endpoints: list[WebhookEndpoint] = []
+        after: str | None = None
+        while True:
+            page = page_after(after)
+            endpoints += [parse_webhook_endpoint(e.to_dict()) for e in page.data]
+            if not page.has_more or not page.data:
+                return endpoints
+            after = endpoints[-1].id
 
     # --- start-up check ---------------------------------------------------------
 

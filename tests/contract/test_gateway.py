@@ -34,13 +34,15 @@ class Gateways:
 
     mine: StripeGateway
     other: StripeGateway
+    #: the Stripe behind both (to set up what they read, such as webhook endpoints)
+    sim: Simulator
 
 
 @pytest.fixture(params=["simulator", "sdk-over-http"])
 def gateways(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Gateways]:
     if request.param == "simulator":
         sim = Simulator(clock)
-        yield Gateways(sim, sim.as_platform("other"))
+        yield Gateways(sim, sim.as_platform("other"), sim)
         return
     sock = bind()
     server = SimulatorServer(Simulator(clock, hosted_base_url=url_of(sock)))
@@ -50,7 +52,7 @@ def gateways(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Gatew
         return StripeSdkGateway(key, api_base=served.url, max_network_retries=0, sleep=lambda s: None)
 
     try:
-        yield Gateways(sdk(TEST_KEY), sdk(OTHER_TEST_KEY))
+        yield Gateways(sdk(TEST_KEY), sdk(OTHER_TEST_KEY), server.sim)
     finally:
         served.stop()
 
@@ -242,3 +244,22 @@ def test_the_simulator_server_answers_every_api_call_with_a_new_request_id(clock
 def test_link_for_unknown_account(gateway: StripeGateway) -> None:
     with pytest.raises(StripeFailure):
         gateway.create_account_link(link_request("acct_doesnotexist"))
+
+
+def test_webhook_endpoints_are_listed_as_values(gateways: Gateways) -> None:
+    """The self-check's read: every endpoint of the key's account, Connect or not."""
+    assert gateways.mine.list_webhook_endpoints() == []
+    url = "https://pay.example/webhooks/stripe"
+    connect = gateways.sim.add_webhook_endpoint(url, ["account.updated", "capability.updated"])
+    platform = gateways.sim.add_webhook_endpoint(url, ["*"], connect=False)
+    listed = {e.id: e for e in gateways.mine.list_webhook_endpoints()}
+    assert set(listed) == {connect["id"], platform["id"]}
+    mine = listed[connect["id"]]
+    assert (mine.url, mine.enabled_events, mine.status, mine.livemode) == (
+        url,
+        ("account.updated", "capability.updated"),
+        "enabled",
+        False,
+    )
+    assert mine.connect and mine.application and not listed[platform["id"]].connect
+    assert gateways.other.list_webhook_endpoints() == []  # another platform's key sees its own only

@@ -55,7 +55,11 @@ BASE = "urn:stripe:openapi:2024-04-10"
 FORM = "application/x-www-form-urlencoded"
 #: the flows the engine uses, as the description names them
 OPERATIONS = {("POST", "/v1/accounts"), ("GET", "/v1/accounts"), ("GET", "/v1/accounts/{account}"),
-              ("POST", "/v1/accounts/{account}"), ("POST", "/v1/account_links")}  # fmt: skip
+              ("POST", "/v1/accounts/{account}"), ("POST", "/v1/account_links"),
+              # the self-check's (``onboarding-fsm doctor``), and how a set-up is made and broken
+              ("GET", "/v1/webhook_endpoints"), ("POST", "/v1/webhook_endpoints"),
+              ("GET", "/v1/webhook_endpoints/{webhook_endpoint}"), ("POST", "/v1/webhook_endpoints/{webhook_endpoint}"),
+              ("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}")}  # fmt: skip
 EVENT_OBJECTS = {"account.updated": "account", "capability.updated": "capability",
                  "account.application.deauthorized": "application"}  # fmt: skip
 #: marks a request the scenario sends wrong on purpose (Stripe must refuse it)
@@ -202,7 +206,7 @@ class Judge:
         name = template(path)
         assert name is not None, f"{method} {path} is not a flow this test knows"
         op = spec()["paths"][name][method.lower()]
-        if method == "GET":
+        if method in ("GET", "DELETE"):
             declared = {p["name"]: i for i, p in enumerate(op.get("parameters", [])) if p["in"] == "query"}
             for key, value in params.items():
                 if key not in declared:
@@ -310,6 +314,11 @@ class OverHttp:
             "update_account": lambda: v1.accounts.update(args[0], args[1], options),
             "list_accounts": lambda: v1.accounts.list(args[0] if args else None, options),
             "create_account_link": lambda: v1.account_links.create(args[0], options),
+            "create_webhook_endpoint": lambda: v1.webhook_endpoints.create(args[0], options),
+            "list_webhook_endpoints": lambda: v1.webhook_endpoints.list(args[0] if args else None, options),
+            "retrieve_webhook_endpoint": lambda: v1.webhook_endpoints.retrieve(args[0], None, options),
+            "update_webhook_endpoint": lambda: v1.webhook_endpoints.update(args[0], args[1], options),
+            "delete_webhook_endpoint": lambda: v1.webhook_endpoints.delete(args[0], None, options),
         }[op]
         try:
             return 200, run().to_dict()
@@ -460,6 +469,39 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
     sim.visit(mine.gateway.create_account_link(company).url).complete({"company.tax_id": "000000000"})  # pending
     expect(mine, 200, "update_account", custom, {"business_profile": {"url": "https://disallowed.stripe.com"}})
 
+    # webhook endpoints: the self-check lists them; a set-up is made, broken and mended with the rest
+    hook = "https://pay.example/webhooks/stripe"
+    events = ["account.updated", "capability.updated", "account.application.deauthorized"]
+    connect = expect(mine, 200, "create_webhook_endpoint", {"url": hook, "enabled_events": events, "connect": True,
+                     "description": "onboarding-fsm", "metadata": {"env": "test"}}, key="hook")  # fmt: skip
+    assert connect["application"] and connect["secret"].startswith("whsec_")
+    platform = expect(mine, 200, "create_webhook_endpoint", {"url": hook, "enabled_events": ["*"]})
+    assert platform["application"] is None
+    expect(mine, 400, "create_webhook_endpoint", {"url": "not a url", "enabled_events": events})
+    expect(mine, 400, "create_webhook_endpoint", {"url": hook}, invalid=True)
+    expect(mine, 400, "create_webhook_endpoint", {"url": hook, "enabled_events": ["no such event"]}, invalid=True)
+    assert len(expect(mine, 200, "list_webhook_endpoints")["data"]) == 2
+    assert (
+        expect(mine, 200, "list_webhook_endpoints", {"limit": 1, "starting_after": platform["id"]})["data"][0]["id"]
+        == connect["id"]
+    )
+    assert expect(other, 200, "list_webhook_endpoints")["data"] == []
+    expect(mine, 400, "list_webhook_endpoints", {"starting_after": "we_doesnotexist"})
+    expect(mine, 400, "list_webhook_endpoints", {"limit": 0})
+    assert "secret" not in expect(mine, 200, "retrieve_webhook_endpoint", connect["id"])
+    expect(other, 404, "retrieve_webhook_endpoint", connect["id"])
+    disabled = expect(mine, 200, "update_webhook_endpoint", connect["id"], {"disabled": True, "metadata": ""})
+    assert disabled["status"] == "disabled" and disabled["metadata"] == {}
+    expect(mine, 200, "update_webhook_endpoint", connect["id"], {"disabled": False, "enabled_events": ["*"],
+           "url": hook + "/", "description": ""})  # fmt: skip
+    expect(mine, 400, "update_webhook_endpoint", connect["id"], {"url": "ftp://pay.example"})
+    expect(mine, 400, "update_webhook_endpoint", connect["id"], {"connect": False}, invalid=True)
+    expect(other, 404, "update_webhook_endpoint", connect["id"], {"disabled": True})
+    mine.gateway.list_webhook_endpoints()
+    deleted = expect(mine, 200, "delete_webhook_endpoint", platform["id"])
+    assert deleted == {"id": platform["id"], "object": "webhook_endpoint", "deleted": True}
+    expect(mine, 404, "delete_webhook_endpoint", platform["id"])
+
     # Stripe acting on its own, and time passing: what the events carry
     sim.visit(mine.gateway.create_account_link(LinkRequest(standard, LinkParams(), *URLS.values())).url).complete()
     sim.charge(standard, "4000000000004210")
@@ -521,6 +563,27 @@ class JudgedApi:
             params,
             lambda: self.api.create_account_link(params, idempotency_key=idempotency_key),
         )
+
+    def create_webhook_endpoint(self, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        run = lambda: self.api.create_webhook_endpoint(params, idempotency_key=idempotency_key)  # noqa: E731
+        return self._call("POST", "/v1/webhook_endpoints", params, run)
+
+    def list_webhook_endpoints(self, params: dict[str, Any] | None = None) -> Any:
+        return self._call("GET", "/v1/webhook_endpoints", params or {}, lambda: self.api.list_webhook_endpoints(params))
+
+    def retrieve_webhook_endpoint(self, endpoint_id: str) -> Any:
+        path = f"/v1/webhook_endpoints/{endpoint_id}"
+        return self._call("GET", path, {}, lambda: self.api.retrieve_webhook_endpoint(endpoint_id))
+
+    def update_webhook_endpoint(
+        self, endpoint_id: str, params: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> Any:
+        run = lambda: self.api.update_webhook_endpoint(endpoint_id, params, idempotency_key=idempotency_key)  # noqa: E731
+        return self._call("POST", f"/v1/webhook_endpoints/{endpoint_id}", params, run)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> Any:
+        path = f"/v1/webhook_endpoints/{endpoint_id}"
+        return self._call("DELETE", path, {}, lambda: self.api.delete_webhook_endpoint(endpoint_id))
 
 
 def test_every_in_process_answer_conforms(clock: FakeClock) -> None:
