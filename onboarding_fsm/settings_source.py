@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 
 from pydantic import ValidationError
 
@@ -33,13 +34,23 @@ NOT_SETTINGS = frozenset(
 )
 
 
+#: what Kubernetes injects for a Service named ``onboarding-fsm`` (docker links
+#: did the same): ``..._SERVICE_HOST``, ``..._SERVICE_PORT[_NAME]``, ``..._PORT``,
+#: ``..._PORT_8000_TCP[_ADDR|_PORT|_PROTO]``: never a setting, even if close to one
+KUBERNETES = re.compile(re.escape(ENV_PREFIX) + r"(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)")
+
+
 def refuse_unknown_environment(fields: set[str]) -> None:
     """An ``ONBOARDING_FSM_*`` variable that is almost a setting's name is a
     typo pydantic-settings would ignore silently: refuse it. Others are left
     alone: the environment is shared (Kubernetes injects
     ``ONBOARDING_FSM_SERVICE_HOST`` / ``_PORT…`` for a Service of that name)."""
     known = {ENV_PREFIX + name.upper() for name in fields} | NOT_SETTINGS
-    unknown = sorted(k for k in os.environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    unknown = sorted(
+        k
+        for k in os.environ
+        if k.upper().startswith(ENV_PREFIX) and k.upper() not in known and not KUBERNETES.fullmatch(k.upper())
+    )
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.85)
