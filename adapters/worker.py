@@ -13,7 +13,8 @@ time after every sweep (so a deadline does not wait for the next interval),
 the checkpoint chain) every minute, ``prune`` (retention) once a day, and ``outbox`` (delivering the
 outbox to the configured handler, ``onboarding_fsm.delivery``) every second when a handler is configured.
 All coalesce, run one instance at a time, and have an explicit misfire grace. SIGTERM/SIGINT shut the scheduler
-down cleanly, letting a running job finish its current transaction.
+down cleanly, letting a running job finish its current transaction. With an ``exporter`` (``worker_metrics_port``)
+``run`` also serves this process's Prometheus series while it runs, and stops serving them as it stops.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -75,6 +76,17 @@ class WorkerConfig:
             raise ValueError("outbox_batch must be at least 1")
 
 
+class Exporter(Protocol):
+    """This process's metrics, served while ``run`` runs (``adapters.http.metrics.MetricsServer``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Worker:
     def __init__(
         self,
@@ -83,15 +95,17 @@ class Worker:
         *,
         scheduler: type[BaseScheduler] = BlockingScheduler,
         outbox_handler: Handler | None = None,
+        exporter: Exporter | None = None,
     ) -> None:
         """``scheduler``: ``BlockingScheduler`` takes over the thread (the
         ``worker`` command); ``BackgroundScheduler`` runs beside it (tests,
         embedding in another process). ``outbox_handler``: the platform's
         consumer of the outbox (``bootstrap.build_outbox_handler``); None: no
-        ``outbox`` job."""
+        ``outbox`` job. ``exporter``: this process's metrics, served by ``run``."""
         self.engine = engine
         self.config = config or WorkerConfig()
         self.outbox_handler = outbox_handler
+        self.exporter = exporter
         #: this process's job store: never shared with another process
         self.jobstore = MemoryJobStore()
         self.scheduler = scheduler(
@@ -282,6 +296,9 @@ class Worker:
     def run(self) -> None:
         """Run until SIGTERM/SIGINT."""
         self.configure()
+        if self.exporter is not None:
+            self.exporter.start()  # a port in use stops the worker here, before it sweeps
+            log.info("metrics served on %s", self.exporter.url)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info(
             "worker started: sweep every %s, reconcile every %s, outbox every %s",
@@ -294,6 +311,8 @@ class Worker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.exporter is not None:
+                self.exporter.stop()
             log.info("worker stopped")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

@@ -10,7 +10,8 @@ adapter is imported inside the function that builds it.
   official SDK gateway pointed at it (``serve`` on the embedded default);
 * ``build_app`` — the platform's ASGI app with metrics observing the engine;
 * ``self_check`` — Stripe's side of the configuration (``doctor``, start-up);
-* ``build_worker`` — the APScheduler worker with its settings;
+* ``build_worker`` — the APScheduler worker with its settings (and its own
+  metrics endpoint when ``worker_metrics_port`` is set);
 * ``build_outbox_handler`` — the platform's outbox handler (``outbox_handler``).
 """
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from socket import socket
 
     from adapters.http.app import App
+    from adapters.http.metrics import MetricsServer
     from adapters.http.serving import Served
     from adapters.simulator import Simulator
     from adapters.simulator.sandbox import Sandbox
@@ -261,7 +263,23 @@ def build_worker(settings: Settings, engine: Engine, *, reconcile: bool = True) 
         checkpoint_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds),
         outbox_interval=timedelta(seconds=settings.outbox_interval_seconds),
     )
-    return Worker(engine, config, outbox_handler=build_outbox_handler(settings))
+    exporter = build_worker_metrics(settings, engine)
+    return Worker(engine, config, outbox_handler=build_outbox_handler(settings), exporter=exporter)
+
+
+def build_worker_metrics(settings: Settings, engine: Engine) -> MetricsServer | None:
+    """The worker's share of the metrics — its deadline fetches, reconcile's
+    Stripe calls, the transitions they fire, which the app's /metrics never
+    sees — subscribed to ``engine`` and served on ``bind_host:worker_metrics_port``
+    once the worker runs; None when the port is unset. Only the per-process
+    series: the app already exports the database gauges for every process."""
+    if settings.worker_metrics_port is None:
+        return None
+    from adapters.http.metrics import Metrics, MetricsServer
+
+    metrics = Metrics.per_process()
+    engine.subscribe(metrics)
+    return MetricsServer(metrics.registry, settings.bind_host, settings.worker_metrics_port)
 
 
 def build_outbox_handler(settings: Settings) -> Handler | None:

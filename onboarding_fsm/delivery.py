@@ -88,21 +88,29 @@ class OutboxDelivery:
             handler(dict(message.payload))
         except Exception as exc:  # the platform's code: whatever it raised, record it and try later
             failure = failed(message, exc, self._clock.now(), self._config)
-            self._store.fail_outbox(message, failure)
+            fields = {"account": message.account_id or None, "outbox": message.id}
+            if not self._store.fail_outbox(message, failure):
+                # its lease ran out while the handler ran: another deliverer holds it now
+                log.warning("outbox message %d: failed after its lease ran out; left to its holder", message.id,
+                            extra=fields)  # fmt: skip
+                return DeliveryReport()
             if failure.dead_at is not None:
                 log.error(
                     "outbox message %d (%s of %s) dead after %d attempt(s): %s; its account's later messages "
                     "wait until it is re-driven",
                     message.id, message.kind, message.account_id or "-", failure.attempts, failure.last_error,
+                    extra=fields,
                 )  # fmt: skip
                 return DeliveryReport(dead=1)
             log.warning(
                 "outbox message %d (%s of %s) attempt %d failed: %s; next at %s",
                 message.id, message.kind, message.account_id or "-", failure.attempts, failure.last_error,
                 failure.retry_at.isoformat() if failure.retry_at else "-",
+                extra=fields,
             )  # fmt: skip
             return DeliveryReport(retried=1)
-        self._store.finish_outbox(message, self._clock.now())
+        if not self._store.finish_outbox(message, self._clock.now()):
+            return DeliveryReport()  # published meanwhile by a deliverer that claimed it after our lease ran out
         return DeliveryReport(delivered=1)
 
     def backlog(self) -> OutboxBacklog:

@@ -4,6 +4,7 @@ handler leaves on it, dead letters, and the backlog operators watch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,12 +94,24 @@ class OutboxBacklog:
         return self.at - self.oldest_pending_at if self.oldest_pending_at is not None else None
 
 
+#: a URL's user info and query: HTTP clients quote the URL in their errors
+#: ("… for url: https://hooks.example/x?token=…"), and a consumer's token there
+#: must not reach the database or the log
+_URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^/\s@]*@)?(?P<rest>[^\s?#]*)(?P<query>[?#]\S*)?")
+
+
+def _redacted_url(match: re.Match[str]) -> str:
+    user = "…@" if match.group("user") else ""
+    query = "?…" if match.group("query") else ""
+    return match.group("scheme") + user + match.group("rest") + query
+
+
 def error_text(exc: BaseException) -> str:
     """``Type: message``, on one line and short: enough to tell a timeout from
     a refusal. The payload is never added; outbox payloads carry no identity
     data, so a handler quoting one leaks none. NUL and lone surrogates go (a
     PostgreSQL text column takes neither)."""
-    message = " ".join(str(exc).split()).replace("\x00", "")
+    message = _URL_SECRETS.sub(_redacted_url, " ".join(str(exc).split()).replace("\x00", ""))
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     if len(text) > MAX_ERROR:
         text = text[: MAX_ERROR - 1] + "…"
@@ -115,7 +128,10 @@ def failed(message: OutboxMessage, exc: BaseException, now: datetime, config: En
 
 def redrive_ids(ids: Iterable[int] | None, every: bool) -> list[int] | None:
     """The ids to re-drive (None: every dead letter); refuses a request that names neither or both."""
-    wanted = sorted(set(ids or ()))
+    given = list(ids or ())
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in given):
+        raise InvalidInput(f"outbox message ids are positive integers, got {given!r:.80}")
+    wanted = sorted(set(given))
     if every == bool(wanted):
         raise InvalidInput("re-drive names dead letters by id, or all of them, not both and not neither")
     if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in wanted):

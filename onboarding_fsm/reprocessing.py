@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from . import moves
 from .audit import Cause, Transition
-from .errors import DuplicateEvent, EventNotFound, InvalidInput, PermanentError
+from .errors import DuplicateEvent, EventNotFound, InvalidInput, StripeAccountInaccessible
 from .events import InboxEntry, Outcome
 from .ports import StripeGateway, WriteTx
 from .queries import InboxQuery
@@ -80,8 +80,17 @@ class Reprocessing:
     def failed(self, actor: str, limit: int) -> list[Reprocessed]:
         """Up to ``limit`` failed events, oldest first (each once: one still
         failing is not retried in the same call)."""
-        entries = self._tx.store.inbox(InboxQuery(outcome=Outcome.FAILED), limit=limit)
-        return [self._redo(entry, actor) for entry in reversed(entries)]
+        oldest = list(reversed(self._all_failed()))[:limit]
+        return [self._redo(entry, actor) for entry in oldest]
+
+    def _all_failed(self) -> list[InboxEntry]:
+        """Every failed event, newest first (failures are few: an outage's worth)."""
+        found: list[InboxEntry] = []
+        after = None
+        while page := self._tx.store.inbox(InboxQuery(outcome=Outcome.FAILED), limit=500, after=after):
+            found.extend(page)
+            after = (page[-1].received_at, page[-1].event_id)
+        return found
 
     def _redo(self, entry: InboxEntry, actor: str) -> Reprocessed:
         account_id = entry.account_id
@@ -100,7 +109,7 @@ class Reprocessing:
         try:
             self._throttle.wait()
             snapshot = self._gateway.retrieve_account(account_id)
-        except PermanentError as exc:
+        except StripeAccountInaccessible as exc:  # the account left (or was never ours): nothing to apply, ever
             return self._record_only(entry, Outcome.IGNORED, Verdict.REFUSED, f"re-fetch refused: {type(exc).__name__}")
         except Exception as exc:  # the outside world: whatever went wrong, it stays as it is
             return _done(entry, Verdict.FAILED, f"Stripe not asked: {type(exc).__name__}: {exc}")

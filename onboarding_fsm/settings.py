@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     outbox_retry_base_seconds: float = Field(5.0, gt=0)  # then base * 2^(failures - 1), at most cap
     outbox_retry_cap_seconds: float = Field(3600.0, gt=0)
     outbox_lease_seconds: int = Field(60, ge=1, le=3600)  # a deliverer's hold while the handler runs
+    # the worker's own Prometheus endpoint on bind_host (its Stripe calls, transitions); unset: none
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
 
     # Stripe's clock against ours
     clock_skew_tolerance_seconds: float = Field(5.0, ge=0, le=300)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -76,3 +77,23 @@ def uvicorn_options(fmt: LogFormat) -> dict[str, Any]:
     uvicorn's default config even when another server in the process (the
     embedded simulator's) has applied it already."""
     return {"log_config": _UVICORN_TO_ROOT} if fmt == "json" else {}
+
+
+def banner(fmt: LogFormat, out: TextIO) -> Callable[[str], None]:
+    """How a command tells its operator what it is doing on stdout: plain lines,
+    or with ``json`` the same lines as log objects (a collector that merges
+    stdout and stderr then still reads one JSON object per line)."""
+    if fmt != "json":
+
+        def write(line: str) -> None:
+            out.write(line + "\n")
+
+        return write
+    json_format = JsonFormatter()
+
+    def emit(line: str) -> None:
+        level = logging.WARNING if line.lstrip().startswith("warning:") else logging.INFO
+        record = logging.LogRecord("onboarding_fsm.serve", level, __file__, 0, line.strip(), None, None)
+        out.write(json_format.format(record) + "\n")
+
+    return emit

@@ -75,13 +75,32 @@ def _print_status(status: Status, outbox: OutboxBacklog) -> None:
     for kind in ("sweep", "reconcile", "prune"):
         print(_run_line(kind, status.last_runs.get(kind), now))
     print("accounts       " + ", ".join(f"{state.value} {n}" for state, n in status.accounts.items() if n))
-    if t.overdue:
-        print(
-            f"ATTENTION: {t.overdue} timer(s) unfired more than {after} s past due: is a worker running "
-            "(onboarding-fsm worker)? can it reach Stripe (timers retrying)?"
+    for line in attention(status, outbox):
+        print(f"ATTENTION: {line}")
+
+
+def attention(status: Status, outbox: OutboxBacklog) -> list[str]:
+    """What needs an operator: overdue timers, dead letters, a last reconcile
+    run that failed or was guarded, and no sweep recorded lately (a worker
+    that died with nothing due shows no overdue timer yet)."""
+    after = status.overdue_after
+    found = []
+    if status.timers.overdue:
+        found.append(
+            f"{status.timers.overdue} timer(s) unfired more than {int(after.total_seconds())} s past due: is a "
+            "worker running (onboarding-fsm worker)? can it reach Stripe (timers retrying)?"
         )
     if outbox.dead:
-        print(f"ATTENTION: {outbox.dead} dead letter(s) hold their accounts' messages (onboarding-fsm outbox dead)")
+        found.append(f"{outbox.dead} dead letter(s) hold their accounts' messages (onboarding-fsm outbox dead)")
+    reconciled = status.last_runs.get("reconcile")
+    if reconciled is not None and reconciled.outcome is not None and reconciled.outcome.value != "ok":
+        found.append(f"the last reconcile run was {reconciled.outcome.value}: {reconciled.detail or 'see its log'}")
+    swept = status.last_runs.get("sweep")
+    looked = (swept.finished_at or swept.started_at) if swept is not None else None
+    if looked is None or status.at - looked > after:
+        since = "ever" if looked is None else f"for {(status.at - looked).total_seconds():.0f} s"
+        found.append(f"no sweep recorded {since}: is a worker running (onboarding-fsm worker)?")
+    return found
 
 
 def _run_json(run: RunRecord) -> dict[str, Any]:
@@ -119,7 +138,7 @@ def _status_json(status: Status, outbox: OutboxBacklog) -> dict[str, Any]:
         },
         "runs": {kind: _run_json(run) for kind, run in status.last_runs.items()},
         "accounts": {state.value: n for state, n in status.accounts.items()},
-        "attention": bool(status.timers.overdue or outbox.dead),
+        "attention": attention(status, outbox),
     }
 
 
@@ -131,7 +150,7 @@ def cmd_status(args: argparse.Namespace, engine: Engine) -> int:
         print(json.dumps(_status_json(status, outbox), indent=2))
     else:
         _print_status(status, outbox)
-    return 1 if status.timers.overdue or outbox.dead else 0
+    return 1 if attention(status, outbox) else 0
 
 
 def cmd_sync(args: argparse.Namespace, engine: Engine, operator: str) -> int:

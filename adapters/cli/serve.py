@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import sys
+from collections.abc import Callable
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -51,16 +52,17 @@ def run(
     else:
         engine = bootstrap.build_engine(settings, check_mode=True)
         doctor.at_start_up(settings)  # logs what it finds; never refuses to start (doctor.py says why)
+    say = logs.banner(settings.log_format, out)
     app = bootstrap.build_app(settings, engine)
-    out.write(f"onboarding-fsm listening on {host}:{port}, links and webhooks advertise {settings.public_base_url}\n")
+    say(f"onboarding-fsm listening on {host}:{port}, links and webhooks advertise {settings.public_base_url}")
     for warning in bind_warnings(settings, host, port):
-        out.write(f"  warning: {warning}\n")
-    out.write(f"  webhooks: POST {settings.public_base_url}{settings.webhook_path}\n")
+        say(f"  warning: {warning}")
+    say(f"  webhooks: POST {settings.public_base_url}{settings.webhook_path}")
     if stripe is not None:
-        out.write(f"  simulated Stripe API: {stripe.url}/v1 (key {stripe.api_key})\n")
-        _offer_a_start_url(settings, engine, app.state.auth, out)
+        say(f"  simulated Stripe API: {stripe.url}/v1 (key {stripe.api_key})")
+        _offer_a_start_url(settings, engine, app.state.auth, say)
     else:
-        out.write("  start URLs for your accounts: onboarding-fsm start-url ACCOUNT (same session_secret)\n")
+        say("  start URLs for your accounts: onboarding-fsm start-url ACCOUNT (same session_secret)")
     out.flush()
     try:
         serve_forever(app, platform_sock, log_level="info", options=logs.uvicorn_options(settings.log_format))
@@ -106,15 +108,12 @@ def bind_warnings(settings: Settings, host: str, port: int) -> list[str]:
     return found
 
 
-def _offer_a_start_url(settings: Settings, engine: Engine, auth: object, out: TextIO) -> None:
+def _offer_a_start_url(settings: Settings, engine: Engine, auth: object, say: Callable[[str], None]) -> None:
     """On the embedded token scheme: a fresh account and its start URL, to try in a browser."""
     if not isinstance(auth, SignedTokenAuth):
         return
     account = engine.create_account(f"serve-{secrets.token_hex(3)}", "US", ["card_payments", "transfers"])
     token = auth.token_for(account.stripe_account_id)
-    out.write(
-        f"\nStart an onboarding in your browser:\n  {settings.start_url(account.stripe_account_id)}?token={token}\n"
-    )
-    out.write(
-        f"  (account {account.stripe_account_id}; the link works once, within {auth.token_max_age // 60} minutes)\n"
-    )
+    say("Start an onboarding in your browser:")
+    say(f"  {settings.start_url(account.stripe_account_id)}?token={token}")
+    say(f"  (account {account.stripe_account_id}; the link works once, within {auth.token_max_age // 60} minutes)")

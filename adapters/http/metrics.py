@@ -3,14 +3,18 @@ lag, time in state, Stripe calls, accounts per state, the timer and outbox
 backlogs and the last runs (read from the store at scrape time, so they
 cover every worker: a deadline timer waiting for Stripe to answer shows in
 ``onboarding_fsm_timers_retrying`` whichever process swept it). Counters and
-histograms are this process's: the worker serves no /metrics, its runs show
-here through the database."""
+histograms are this process's: the worker's (its deadline fetches, reconcile's
+Stripe calls, the transitions they cause) are served by the worker itself
+when ``worker_metrics_port`` is set (``Metrics.per_process``, ``MetricsServer``),
+without the database gauges, which the app exports for every process."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -29,11 +33,12 @@ HOUR, DAY = 3600.0, 86400.0
 
 
 class Metrics:
-    """An engine ``Observer`` that keeps Prometheus counters (this process's)."""
+    """An engine ``Observer`` that keeps Prometheus counters (this process's);
+    ``count_by_state`` None: the database gauges are left out (``per_process``)."""
 
     def __init__(
         self,
-        count_by_state: CountByState,
+        count_by_state: CountByState | None,
         timer_backlog: Backlog | None = None,
         *,
         outbox_backlog: OutboxReading | None = None,
@@ -61,7 +66,8 @@ class Metrics:
             ["action", "budget"],
             registry=self.registry,
         )
-        self.registry.register(_AccountsByState(count_by_state))
+        if count_by_state is not None:
+            self.registry.register(_AccountsByState(count_by_state))
         if timer_backlog is not None:
             self.registry.register(_TimerBacklog(timer_backlog))
         if outbox_backlog is not None:
@@ -94,6 +100,14 @@ class Metrics:
         )
         if runs is not None:
             self.registry.register(_LastRuns(runs))
+
+    @classmethod
+    def per_process(cls) -> Metrics:
+        """Only this process's series (transitions, time in state, webhooks,
+        Stripe calls), for the worker's endpoint: the gauges read from the
+        database (accounts, timers, outbox, runs) are the app's to export, and
+        a second exporter would double them in every sum across targets."""
+        return cls(None)
 
     def on_transition(self, transition: Transition) -> None:
         self.transitions.labels(
@@ -148,8 +162,8 @@ class _TimerBacklog(Collector):
 
 
 class _LastRuns(Collector):
-    """The worker's runs as recorded in the database (the worker serves no
-    /metrics of its own): when each kind last ran and how it ended, and the
+    """The worker's runs as recorded in the database (whether or not it serves
+    metrics of its own): when each kind last ran and how it ended, and the
     last reconcile run's drift by kind."""
 
     def __init__(self, runs: LastRuns) -> None:
@@ -222,3 +236,34 @@ class _OutboxBacklog(Collector):
             "How long the oldest pending outbox message has waited (0: none pending)",
             value=age.total_seconds() if age is not None else 0.0,
         )
+
+
+class MetricsServer:
+    """A registry served as Prometheus text on ``host:port`` (any path) from
+    prometheus_client's own server, on a daemon thread, for a process with no
+    web app: the worker. ``stop`` closes the socket, so a stopped worker's
+    port is free at once and its scrapes fail rather than hang."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self._served: tuple[WSGIServer, Thread] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def start(self) -> None:
+        """Listen now: a port in use fails here (``OSError``), at start-up."""
+        if self._served is None:
+            self._served = start_http_server(self.port, self.host, registry=self.registry)
+
+    def stop(self) -> None:
+        if self._served is None:
+            return
+        server, thread = self._served
+        self._served = None
+        server.shutdown()  # its serve_forever loop ends within half a second
+        server.server_close()
+        thread.join(timeout=5)

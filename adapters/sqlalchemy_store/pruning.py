@@ -22,9 +22,17 @@ EMPTY: dict[str, object] = {}
 
 
 def delete_published(before: datetime, batch: int = BATCH) -> sa.Delete:
-    """Outbox messages published before ``before``; pending ones are never deleted."""
+    """Outbox messages created and published before ``before``; pending ones
+    (and dead letters) are never deleted. Cut on ``created_at`` too, the
+    engine's time the audit cross-check compares with: a deliverer whose clock
+    runs behind must not delete an announcement still inside retention."""
     o = outbox.c
-    ids = sa.select(o.id).where(o.published_at.is_not(None), o.published_at < before).order_by(o.id).limit(batch)
+    ids = (
+        sa.select(o.id)
+        .where(o.published_at.is_not(None), o.published_at < before, o.created_at < before)
+        .order_by(o.id)
+        .limit(batch)
+    )
     return sa.delete(outbox).where(o.id.in_(ids.scalar_subquery()))
 
 

@@ -161,6 +161,14 @@ outbox = Table(
     Column("last_error", Text),  # the handler's error type and message (no payload)
     # 0004: the audit cross-check joins transitions to their announcements
     Index("ix_ofsm_outbox_account_seq", "account_id", "seq"),
+    # 0005: "is it its account's oldest undelivered message?" reads only undelivered rows
+    Index(
+        "ix_ofsm_outbox_unpublished",
+        "account_id",
+        "id",
+        sqlite_where=text("published_at IS NULL"),
+        postgresql_where=text("published_at IS NULL"),
+    ),
     Index(
         "ix_ofsm_outbox_pending",
         "id",

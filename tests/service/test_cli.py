@@ -175,3 +175,16 @@ def test_the_auditors_commands(
     assert code == 2  # a clear error, nothing done
     code, _ = stdout(capsys, "audit", "transitions", "--to", "nowhere")
     assert code == 2
+
+
+def test_status_calls_for_attention_when_no_worker_has_swept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead worker with nothing due yet shows no overdue timer: the missing
+    sweep record is what says so."""
+    monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    code, out = run(capsys, "status")
+    assert code == 1 and "ATTENTION: no sweep recorded ever" in out
+    assert run(capsys, "check-deadlines", "--operator", "ops")[0] == 0
+    code, out = run(capsys, "status")
+    assert code == 0 and "ATTENTION" not in out, out

@@ -168,3 +168,23 @@ def test_the_command_line_logs_json_when_configured(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stderr.splitlines()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert "transition(s) fired" in done.stdout  # the command's own output stays text
+
+
+def test_serve_tells_its_operator_in_json_too() -> None:
+    """With ``log_format = "json"`` the lines ``serve`` prints on stdout are log
+    objects as well: a collector merging stdout and stderr reads JSON only."""
+    import io
+    import json
+
+    from adapters.cli.logs import banner
+
+    out = io.StringIO()
+    say = banner("json", out)
+    say("onboarding-fsm listening on 0.0.0.0:8000, links and webhooks advertise https://pay.example")
+    say("  warning: listening on a public address while advertising plain http")
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (first["level"], first["logger"]) == ("info", "onboarding_fsm.serve")
+    assert second["level"] == "warning" and second["message"].startswith("warning:")
+    plain = io.StringIO()
+    banner("text", plain)("hello")
+    assert plain.getvalue() == "hello\n"

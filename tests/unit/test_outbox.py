@@ -61,3 +61,27 @@ def test_a_redrive_names_ids_or_all() -> None:
     for bad in ([0], [-1], [True]):
         with pytest.raises(InvalidInput, match="positive integers"):
             redrive_ids(bad, every=False)
+
+
+def test_the_error_kept_never_holds_a_urls_credentials_or_query() -> None:
+    """HTTP clients quote the URL in their errors; a consumer's token in it must
+    not reach ``last_error`` (the database) or the log."""
+    from onboarding_fsm.outbox import error_text
+
+    class HTTPError(Exception):
+        pass
+
+    text = error_text(HTTPError("403 Forbidden for url: https://bob:pw@hooks.example/in?token=s3cret#x"))
+    assert text == "HTTPError: 403 Forbidden for url: https://…@hooks.example/in?…"
+    assert "s3cret" not in text and "pw" not in text
+
+
+def test_a_redrive_of_ids_that_are_not_integers_is_a_typed_refusal() -> None:
+    import pytest
+
+    from onboarding_fsm.errors import InvalidInput
+    from onboarding_fsm.outbox import redrive_ids
+
+    for bad in (["a", 1], [True], [1.5]):
+        with pytest.raises(InvalidInput):
+            redrive_ids(bad, False)  # type: ignore[arg-type]

@@ -1,6 +1,9 @@
 """The operations metrics read back from ``GET /metrics`` after a scenario
 run through the served app: webhooks over HTTP, a holder's start and
-return, a deadline nobody swept, a sweep, a reconcile run, a Stripe outage."""
+return, a deadline nobody swept, a sweep, a reconcile run, a Stripe outage.
+The sweep and the reconcile run are made on the app's own engine, so their
+Stripe calls and transitions count here; a deployment's worker is another
+process and exports those itself (``test_worker_metrics``)."""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def test_operations_metrics_after_a_scenario(stack: Stack, holder: Holder) -> No
     assert before[("onboarding_fsm_timers_due", ())] == 1
     assert before[("onboarding_fsm_timers_overdue", ())] == 1
 
+    # on the app's engine, so counted by the app's metrics (a worker process counts its own)
     assert len(stack.engine.sweep().transitions) == 1
     report = reconcile(stack.engine)
     assert [d.how.value for d in report.drift] == ["synced"]
@@ -64,7 +68,7 @@ def test_operations_metrics_after_a_scenario(stack: Stack, holder: Holder) -> No
     assert m[("onboarding_fsm_webhook_lag_seconds_bucket", (("le", "60.0"),))] == deliveries
     # timers: the sweep fired the overdue one
     assert (m[("onboarding_fsm_timers_due", ())], m[("onboarding_fsm_timers_overdue", ())]) == (0, 0)
-    # the runs, as recorded in the database (the worker's too)
+    # the runs, as recorded in the database (whichever process made them)
     now = stack.clock.now().timestamp()
     assert m[("onboarding_fsm_last_run_timestamp_seconds", (("kind", "reconcile"),))] == now
     assert m[("onboarding_fsm_last_run_timestamp_seconds", (("kind", "sweep"),))] == now

@@ -113,7 +113,7 @@ def test_sync_and_status(engine: Engine, stripe: SimulatedStripe, capsys: pytest
     code, out = run(capsys, "status", "--json")
     status = json.loads(out)
     assert code == 0 and status["runs"]["sweep"]["idle"] and status["accounts"]["disabled"] == 1
-    assert (status["timers"]["overdue_after_seconds"], status["attention"]) == (300, False)
+    assert (status["timers"]["overdue_after_seconds"], status["attention"]) == (300, [])
 
 
 def test_sync_and_reprocess_refuse_the_in_process_simulator(

@@ -4,7 +4,9 @@
   ``dead_at``, ``last_error`` — the worker delivers messages to the
   configured handler, retries with backoff and dead-letters after the
   configured attempts. Existing pending messages start with no attempts;
-  published ones keep their ``published_at``.
+  published ones keep their ``published_at``. A partial index on undelivered
+  rows ``(account_id, id)`` keeps "is it its account's oldest?" cheap however
+  many delivered rows retention keeps.
 * ``ofsm_runs``: one row per sweep, reconcile, checkpoint, prune or outbox
   run (id, who, when, outcome, counts), for ``status`` and the metrics.
 * ``ofsm_accounts.state_since``: when the account entered its current state,
@@ -40,6 +42,13 @@ def upgrade() -> None:
     op.add_column("ofsm_outbox", sa.Column("leased_until", UTCDateTime()))
     op.add_column("ofsm_outbox", sa.Column("dead_at", UTCDateTime()))
     op.add_column("ofsm_outbox", sa.Column("last_error", sa.Text))
+    op.create_index(
+        "ix_ofsm_outbox_unpublished",
+        "ofsm_outbox",
+        ["account_id", "id"],
+        sqlite_where=sa.text("published_at IS NULL"),
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
     op.create_table(
         "ofsm_runs",
         sa.Column("run_id", sa.String(64), primary_key=True),
@@ -56,6 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ofsm_outbox_unpublished", table_name="ofsm_outbox")
     op.drop_index("ix_ofsm_runs_kind_started", table_name="ofsm_runs")
     op.drop_table("ofsm_runs")
     # plain DROP COLUMN (SQLite >= 3.35 too): rebuilding ofsm_accounts would trip its foreign keys
