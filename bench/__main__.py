@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from . import audit, ingest, micro, timers
+from . import audit, ingest, micro, operations, timers
 
 
 def main() -> None:
@@ -29,6 +29,10 @@ def main() -> None:
 
     http.main(quick=args.quick)
     audit.main(accounts=10_000 if args.quick else 100_000, rounds=3)
+    if args.quick:
+        operations.main(messages=2_000, accounts=200, calls=500, rounds=2)
+    else:
+        operations.main()
     if not args.postgres:
         print("\nPostgreSQL benchmarks skipped: pass --postgres URL or set ONBOARDING_FSM_TEST_POSTGRES_URL")
         return
