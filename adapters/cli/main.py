@@ -139,22 +139,11 @@ def cmd_start_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def _can_reconcile(settings: Settings) -> bool:
-    if settings.stripe_backend == "simulator":
-        print(
-            "note: the in-process simulator lives and dies with this process and knows none of the stored "
-            "accounts; reconciliation needs stripe_backend=stripe (Stripe, or the simulator's HTTP server)",
-            file=sys.stderr,
-        )
-        return False
-    return True
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = build_engine(settings, check_mode=True)
     doctor.at_start_up(settings)  # logs what it finds; a problem is no reason to stop healing (doctor.py)
-    reconciles = _can_reconcile(settings)
+    reconciles = ops.knows_stored_accounts(settings, "reconciliation needs", prefix="note")
     if not reconciles:
         print(
             "note: deadline timers ask Stripe about each account when they fire; this process's simulator "
@@ -176,7 +165,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from onboarding_fsm.reconcile import reconcile
 
     settings = _settings(args)
-    if not _can_reconcile(settings):
+    if not ops.knows_stored_accounts(settings, "reconciliation needs", prefix="note"):
         return 2
     engine = build_engine(settings, check_mode=True)
     stale_after = timedelta(seconds=args.stale_after or settings.reconcile_stale_after_seconds)

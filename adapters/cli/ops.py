@@ -191,11 +191,13 @@ def cmd_reprocess(args: argparse.Namespace, engine: Engine, operator: str) -> in
     return 1 if left else 0
 
 
-def _asks_stripe(settings: Settings) -> bool:
+def knows_stored_accounts(settings: Settings, what: str, *, prefix: str = "error") -> bool:
+    """False (and why, on stderr) on the in-process simulator: it lives and dies
+    with this process, so Stripe as it sees it has none of the stored accounts."""
     if settings.stripe_backend == "simulator":
         print(
-            "error: the in-process simulator lives and dies with this process and knows none of the stored "
-            "accounts; sync and reprocess need stripe_backend=stripe (Stripe, or the simulator's HTTP server)",
+            f"{prefix}: the in-process simulator lives and dies with this process and knows none of the stored "
+            f"accounts; {what} stripe_backend=stripe (Stripe, or the simulator's HTTP server)",
             file=sys.stderr,
         )
         return False
@@ -209,7 +211,7 @@ def add_parsers(sub: Any, settings_for: SettingsFor, operator_of: OperatorOf) ->
     def bind(p: argparse.ArgumentParser, command: Command, *, stripe: bool = False) -> None:
         def run(args: argparse.Namespace) -> int:
             settings = settings_for(args)
-            if stripe and not _asks_stripe(settings):
+            if stripe and not knows_stored_accounts(settings, "sync and reprocess need"):
                 return 2
             engine = build_engine(settings, check_mode=stripe)
             try:

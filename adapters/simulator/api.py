@@ -181,17 +181,7 @@ class StripeApi:
                 key=lambda a: a.created,
                 reverse=True,
             )
-            ids = [a.id for a in ordered]
-            cursor = query.starting_after or query.ending_before
-            if cursor is not None and cursor not in ids:
-                param = "starting_after" if query.starting_after else "ending_before"
-                raise invalid(f"No such account: '{cursor}'", param, "resource_missing")
-            if query.ending_before is not None:
-                newer = ordered[: ids.index(query.ending_before)]
-                page, has_more = newer[-query.limit :], len(newer) > query.limit
-            else:
-                rest = ordered[ids.index(cursor) + 1 :] if cursor is not None else ordered
-                page, has_more = rest[: query.limit], len(rest) > query.limit
+            page, has_more = query.page(ordered, [a.id for a in ordered], "account")
             return {"object": "list", "data": [s.render(a) for a in page], "has_more": has_more, "url": "/v1/accounts"}
 
     def create_account_link(self, params: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:

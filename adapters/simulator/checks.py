@@ -10,15 +10,17 @@ shape 5), and the controller combinations Stripe refuses are refused.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from onboarding_fsm.account import LinkParams
 
 from . import catalog
 from .errors import invalid
+
+T = TypeVar("T")
 
 #: legacy ``type`` -> the controller properties Stripe gives such an account
 LEGACY_TYPES: dict[str, dict[str, Any]] = {
@@ -190,6 +192,20 @@ class ListQuery:
     def admits(self, created: int) -> bool:
         tests = {"gt": created.__gt__, "gte": created.__ge__, "lt": created.__lt__, "lte": created.__le__}
         return all(tests[op](bound) for op, bound in self.created)
+
+    def page(self, ordered: Sequence[T], ids: Sequence[str], noun: str) -> tuple[list[T], bool]:
+        """This query's page of ``ordered`` (newest first, ids in step) and
+        whether more follow; Stripe's 404-shaped refusal for a cursor it does
+        not hold (``No such <noun>``)."""
+        cursor = self.starting_after or self.ending_before
+        if cursor is not None and cursor not in ids:
+            param = "starting_after" if self.starting_after else "ending_before"
+            raise invalid(f"No such {noun}: '{cursor}'", param, "resource_missing")
+        if self.ending_before is not None:
+            newer = list(ordered[: ids.index(self.ending_before)])
+            return newer[-self.limit :], len(newer) > self.limit
+        rest = list(ordered[ids.index(cursor) + 1 :] if cursor is not None else ordered)
+        return rest[: self.limit], len(rest) > self.limit
 
 
 def list_query(params: Mapping[str, Any]) -> ListQuery:

@@ -110,17 +110,7 @@ def listing(registry: WebhookEndpoints, platform: Platform, params: Mapping[str,
     checks.known(params, LIST_PARAMS)
     query = checks.list_query({k: v for k, v in params.items() if k != "expand"})
     ordered = [e for e in reversed(registry.all.values()) if e.platform == platform.name]
-    ids = [e.id for e in ordered]
-    cursor = query.starting_after or query.ending_before
-    if cursor is not None and cursor not in ids:
-        param = "starting_after" if query.starting_after else "ending_before"
-        raise invalid(f"No such webhook endpoint: '{cursor}'", param, "resource_missing")
-    if query.ending_before is not None:
-        newer = ordered[: ids.index(query.ending_before)]
-        page, has_more = newer[-query.limit :], len(newer) > query.limit
-    else:
-        rest = ordered[ids.index(cursor) + 1 :] if cursor is not None else ordered
-        page, has_more = rest[: query.limit], len(rest) > query.limit
+    page, has_more = query.page(ordered, [e.id for e in ordered], "webhook endpoint")
     data = [render(e, platform) for e in page]
     return {"object": "list", "data": data, "has_more": has_more, "url": "/v1/webhook_endpoints"}
 

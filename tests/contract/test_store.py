@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,14 +22,6 @@ from onboarding_fsm.snapshot import AccountSnapshot, Requirements
 from onboarding_fsm.states import Source, State, Trigger
 from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
 from tests.conftest import START
-
-
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def account(n: int = 1, **changes: object) -> Account:

@@ -4,7 +4,6 @@ against every database backend."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -18,14 +17,6 @@ from onboarding_fsm.queries import InboxQuery, Order, TransitionQuery
 from onboarding_fsm.states import State, Trigger
 from tests.conftest import START
 from tests.contract.test_store import account, insert, record
-
-
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def grow(store: SqlStore, n: int, links: int) -> None:

@@ -11,10 +11,8 @@ prune deletes idle budgets only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from adapters.sqlalchemy_store import SqlStore, limiting
@@ -25,14 +23,6 @@ from tests.conftest import START
 #: 3 per minute: a burst of 3, then one every 20 s
 THREE_A_MINUTE = Pace(3 / 60, 3)
 STEP = timedelta(seconds=20)
-
-
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def names(store: SqlStore) -> set[str]:

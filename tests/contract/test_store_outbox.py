@@ -5,7 +5,7 @@ at once never sharing a message nor overtaking each other within an account."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,14 +20,6 @@ from onboarding_fsm.outbox import Failure, OutboxBacklog, OutboxMessage
 from tests.conftest import START
 
 LEASE = timedelta(seconds=60)
-
-
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def emit(store: SqlStore, *messages: tuple[str, int], at: datetime = START) -> None:

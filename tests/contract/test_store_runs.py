@@ -3,11 +3,8 @@ timers, the retention of runs), run against every database backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-
-import pytest
 
 from adapters.sqlalchemy_store import SqlStore
 from onboarding_fsm.events import Outcome
@@ -16,14 +13,6 @@ from onboarding_fsm.states import Source
 from onboarding_fsm.timers import Timer, TimerBacklog, TimerKind
 from tests.conftest import START
 from tests.contract.test_store import account, claim, inbox, insert
-
-
-@pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def run(n: int, kind: str = "sweep", **counts: int) -> RunRecord:
