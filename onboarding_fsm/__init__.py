@@ -16,6 +16,7 @@ from .engine import Engine
 from .errors import (
     AccountNotFound,
     ConcurrencyConflict,
+    IdentityLocked,
     InvalidInput,
     LinkNotAllowed,
     OnboardingError,
@@ -23,6 +24,7 @@ from .errors import (
     RetryableError,
     SettingsError,
     TriggerNotAllowed,
+    UpdateNotAllowed,
     WebhookRejected,
 )
 from .events import Outcome, WebhookResult
@@ -43,6 +45,7 @@ __all__ = [
     "EngineConfig",
     "FakeClock",
     "FutureRequirements",
+    "IdentityLocked",
     "InvalidInput",
     "Link",
     "LinkFields",
@@ -64,6 +67,7 @@ __all__ = [
     "Transition",
     "Trigger",
     "TriggerNotAllowed",
+    "UpdateNotAllowed",
     "WebhookRejected",
     "WebhookResult",
     "build_engine",

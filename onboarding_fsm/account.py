@@ -79,7 +79,9 @@ class NewAccount:
     data; it goes to Stripe and nowhere else (``repr=False``)."""
 
     platform_ref: str
-    country: str
+    #: None: Stripe defaults it to the platform's country and the holder may
+    #: choose another in the hosted form (only without capabilities requested)
+    country: str | None
     capabilities: tuple[str, ...] = ()
     controller: Mapping[str, Any] | None = None
     type: str | None = None

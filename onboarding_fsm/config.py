@@ -88,6 +88,8 @@ class EngineConfig:
     timer_retry_cap: timedelta = timedelta(hours=1)
     #: unfired this long after it was due: overdue (``status``, metrics), a worker down or Stripe away
     timer_overdue_after: timedelta = timedelta(minutes=5)
+    #: in a state that waits on the holder (or on us) this long: the account needs attention
+    stuck_after: timedelta = timedelta(days=7)
     #: how far our clock and Stripe's may differ: an event this close to our
     #: own fetch is neither newer nor older, so Stripe is asked again
     clock_skew_tolerance: timedelta = timedelta(seconds=5)

@@ -14,12 +14,11 @@ holds a lock.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import creation, inputs, links, moves, operations, retention, runs
-from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkParams, LinkType, every_account
+from . import creation, inputs, links, moves, operations, retention, runs, updates
+from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkType, every_account
 from .audit import Cause, Transition
 from .auditing import AuditReport, AuditTrail
 from .clock import ensure_utc
@@ -29,6 +28,7 @@ from .delivery import OutboxDelivery
 from .errors import AccountNotFound
 from .events import InboxEntry, WebhookResult
 from .ingestion import WebhookIngestion
+from .issuing import LinkIssuing
 from .limits import RateLimits
 from .ports import Clock, Observer, SignatureVerifier, Store, StripeGateway, WriteTx
 from .queries import InboxQuery, Page
@@ -37,8 +37,10 @@ from .service import EngineStats, Transactions
 from .snapshot import AccountSnapshot
 from .states import Source, State, Trigger
 from .sweeping import SweepReport, TimerSweep
+from .syncing import Fetching
 from .throttle import Throttle
 from .timers import TimerBacklog
+from .updating import AccountUpdate
 
 __all__ = ["Engine", "EngineStats", "PruneReport", "SweepReport"]
 
@@ -64,6 +66,9 @@ class Engine:
         self._webhooks = WebhookIngestion(self._tx, gateway, verifier)
         self._timers = TimerSweep(self._tx, gateway, self.throttle)
         self._creation = AccountCreation(self._tx, gateway)
+        self._links = LinkIssuing(self._tx, gateway)
+        self._updates = AccountUpdate(self._tx, gateway)
+        self._fetching = Fetching(self._tx, gateway)
         #: the auditor's calls: queries across accounts and time, exports, checkpoints
         self.audit = AuditTrail(store, clock, config)
         #: an operator's calls: runs recorded, status, re-processing failed events
@@ -86,7 +91,7 @@ class Engine:
     def create_account(
         self,
         platform_ref: str,
-        country: str,
+        country: str | None = None,
         capabilities: Sequence[str] = (),
         prefill: Mapping[str, Any] | None = None,
         *,
@@ -102,6 +107,7 @@ class Engine:
         idempotency key derived from the reference, so a retry after a crash
         between Stripe's answer and our commit gets the same account back —
         after Stripe's 24-hour idempotency window too (``creating``).
+        Without ``country`` (and capabilities) the holder chooses it in the form.
         """
         new = inputs.new_account(platform_ref, country, capabilities, prefill, controller, type, business_type)
         return self._creation.create(new, Cause(Source.API, actor=actor))
@@ -134,45 +140,57 @@ class Engine:
         """
         account = self._require(account_id)
         params = links.params(self.config, type, fields, future_requirements)
-        return self._mint(account, params, Trigger.ISSUE_LINK, Cause(Source.API, actor=actor), last_issued)
+        return self._links.mint(account, params, Trigger.ISSUE_LINK, Cause(Source.API, actor=actor), last_issued)
 
     def refresh_link(self, account_id: str, *, actor: str | None = None) -> Link:
         """Handle the refresh_url: a new link with the last link's parameters."""
-        account = self._require(account_id)
-        params, trigger = links.refresh(account)
-        return self._mint(account, params, trigger, Cause(Source.REFRESH, actor=actor))
+        return self._links.refresh(self._require(account_id), Cause(Source.REFRESH, actor=actor))
 
-    def _mint(
+    def issue_profile_link(
         self,
-        account: Account,
-        params: LinkParams,
-        trigger: Trigger,
-        cause: Cause,
+        account_id: str,
+        *,
+        actor: str | None = None,
         last_issued: datetime | links.Unchecked | None = links.UNCHECKED,
     ) -> Link:
-        request = links.request(account, params, trigger, self.config)
-        link = replace(self._gateway.create_account_link(request), params=params)
-        answered = cause.answered(link.request_id)
+        """ "Edit my profile": an ``account_update`` link where Stripe allows
+        one, an onboarding link while something is owed, else ``LinkNotAllowed``
+        (the holder edits their details in their Stripe Dashboard; ``links.profile``)."""
+        return self._links.profile(self._require(account_id), Cause(Source.API, actor=actor), last_issued)
 
-        def step(tx: WriteTx) -> Transition | None:
-            current = self._tx.load(tx, account.stripe_account_id)
-            now = self._clock.now()
-            change = links.issued(current, params, trigger, answered, now, link.expires_at, last_issued=last_issued)
-            return self._tx.save(tx, change).transition
+    # ------------------------------------------------------------- updates
 
-        self._tx.observe(self._tx.write(step))
-        return link
+    def update_account(
+        self,
+        account_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        capabilities: Sequence[str] = (),
+        actor: str | None = None,
+    ) -> Account:
+        """Pre-fill more or request capabilities (Stripe's update parameters),
+        then move to what Stripe reports, audited as an ``update``. Identity
+        fields are refused (``IdentityLocked``) once a link was issued on an
+        account where Stripe collects requirements: Stripe locks them then."""
+        update = updates.checked(params, capabilities)
+        return self._updates.apply(self._require(account_id), update, Cause(Source.API, actor=actor))
+
+    def request_capabilities(self, account_id: str, names: Sequence[str], *, actor: str | None = None) -> Account:
+        """Request capabilities later (``update_account``); new requirements
+        owed move a verified account to ``returned_incomplete``: send the
+        holder through an onboarding link again."""
+        return self.update_account(account_id, capabilities=names, actor=actor)
 
     # ------------------------------------------------------------- syncing
 
     def handle_return(self, account_id: str, *, actor: str | None = None) -> Account:
         """Handle the return_url: reaching it says nothing about completeness,
         so fetch the account from Stripe and classify what it says."""
-        return self._sync_fetched(account_id, Cause(Source.RETURN, actor=actor), returning=True)
+        return self._fetching.fetch(self._require(account_id), Cause(Source.RETURN, actor=actor), returning=True)
 
     def sync_account(self, account_id: str, *, source: Source = Source.RECONCILE, actor: str | None = None) -> Account:
         """Fetch the account from Stripe and apply it as a ``sync``."""
-        return self._sync_fetched(account_id, Cause(source, actor=actor), returning=False)
+        return self._fetching.fetch(self._require(account_id), Cause(source, actor=actor), returning=False)
 
     def sync_snapshot(
         self,
@@ -183,34 +201,7 @@ class Engine:
         run_id: str | None = None,
     ) -> tuple[Account, Transition | None]:
         """Apply a snapshot just fetched from Stripe (e.g. by a reconciler's listing)."""
-        cause = Cause(source, actor=actor, run_id=run_id)
-        account, transition = self._tx.write(
-            lambda tx: self._apply_fetched(tx, snapshot.id, snapshot, cause, returning=False)
-        )
-        self._tx.observe(transition)
-        return account, transition
-
-    def _sync_fetched(self, account_id: str, cause: Cause, *, returning: bool) -> Account:
-        account = self._require(account_id)
-        if account.detached:
-            return account
-        snapshot = self._gateway.retrieve_account(account_id)
-        account, transition = self._tx.write(
-            lambda tx: self._apply_fetched(tx, account_id, snapshot, cause, returning=returning)
-        )
-        self._tx.observe(transition)
-        return account
-
-    def _apply_fetched(
-        self, tx: WriteTx, account_id: str, snapshot: AccountSnapshot, cause: Cause, *, returning: bool
-    ) -> tuple[Account, Transition | None]:
-        account = self._tx.load(tx, account_id)
-        cause = cause.answered(snapshot.request_id)
-        change = moves.fetched(account, snapshot, cause, self._clock.now(), self.config.policy, returning=returning)
-        if change is None:
-            return account, None
-        saved = self._tx.save(tx, change)
-        return saved.after, saved.transition
+        return self._fetching.apply(snapshot, Cause(source, actor=actor, run_id=run_id), returning=False)
 
     def detach(
         self,

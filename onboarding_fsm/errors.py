@@ -78,6 +78,24 @@ class LinkNotAllowed(PermanentError):
     """An Account Link Stripe would refuse, or one we have no parameters for."""
 
 
+class UpdateNotAllowed(PermanentError):
+    """An account update the engine refuses before Stripe is asked; nothing changed."""
+
+
+class IdentityLocked(UpdateNotAllowed):
+    """Stripe collects this account's requirements and a link was issued:
+    identity fields are the holder's now (send them through a link)."""
+
+    def __init__(self, account_id: str, fields: tuple[str, ...]) -> None:
+        super().__init__(
+            f"account {account_id}: {', '.join(fields)} can no longer be set by the platform: Stripe locks "
+            "identity information once the first Account Link was created for an account where Stripe "
+            "collects requirements; the holder updates it through an onboarding link"
+        )
+        self.account_id = account_id
+        self.fields = fields
+
+
 # --- webhooks ----------------------------------------------------------------
 
 

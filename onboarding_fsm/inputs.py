@@ -45,6 +45,14 @@ def page_size(limit: Any) -> int:
     return limit
 
 
+def capability_names(capabilities: Any) -> tuple[str, ...]:
+    """Capability names such as ``card_payments``, once each, or ``InvalidInput``."""
+    names = tuple(capabilities) if isinstance(capabilities, Iterable) and not isinstance(capabilities, str) else None
+    if names is None or not all(isinstance(c, str) and _CAPABILITY.match(c) for c in names):
+        raise InvalidInput("capabilities must be a list of capability names such as 'card_payments'")
+    return tuple(dict.fromkeys(names))
+
+
 def new_account(
     platform_ref: Any,
     country: Any,
@@ -57,11 +65,15 @@ def new_account(
     """The account a platform asks for, or ``InvalidInput`` for the first bad argument."""
     if not isinstance(platform_ref, str) or not _PLATFORM_REF.match(platform_ref):
         raise InvalidInput("platform_ref must be 1-200 printable ASCII characters without spaces")
-    if not isinstance(country, str) or not _COUNTRY.match(country):
+    if country is not None and (not isinstance(country, str) or not _COUNTRY.match(country)):
         raise InvalidInput(f"country must be an ISO 3166-1 alpha-2 code such as 'US', got {country!r}")
-    names = tuple(capabilities) if isinstance(capabilities, Iterable) and not isinstance(capabilities, str) else None
-    if names is None or not all(isinstance(c, str) and _CAPABILITY.match(c) for c in names):
-        raise InvalidInput("capabilities must be a list of capability names such as 'card_payments'")
+    names = capability_names(capabilities)
+    if country is None and names:
+        raise InvalidInput(
+            "pass country when requesting capabilities: Stripe then fixes the country to the platform's and "
+            "the holder cannot choose it; to let the holder choose, create without both and request "
+            "capabilities once they did (Engine.request_capabilities)"
+        )
     if controller is not None and account_type is not None:
         raise InvalidInput("pass controller properties or the legacy type, not both")
     if controller is not None and not isinstance(controller, Mapping):
@@ -77,7 +89,7 @@ def new_account(
     return NewAccount(
         platform_ref=platform_ref,
         country=country,
-        capabilities=tuple(dict.fromkeys(names)),
+        capabilities=names,
         controller=dict(controller) if controller is not None else None,
         type=account_type,
         business_type=business_type,

@@ -38,6 +38,33 @@ def params(
     )
 
 
+#: states in which the holder still owes Stripe something onboarding collects
+OWING = frozenset({State.CREATED, State.LINK_ISSUED, State.RETURNED_INCOMPLETE, State.PAST_DUE})
+
+
+def profile(account: Account, config: EngineConfig) -> LinkParams:
+    """The link behind "edit my profile".
+
+    An ``account_update`` link where Stripe allows one (the platform collects
+    requirements, no Stripe-hosted dashboard) and the holder has submitted
+    their details once; otherwise an ``account_onboarding`` link while
+    something is still owed (it collects that); otherwise a refusal: such a
+    holder edits their details in their Stripe Dashboard, not through us.
+    """
+    snapshot = account.snapshot
+    if account.detached or account.state is State.DISABLED:
+        raise LinkNotAllowed(f"account {account.stripe_account_id} is disabled: there is no profile to edit")
+    if snapshot.platform_collects_requirements and not snapshot.has_stripe_dashboard and snapshot.details_submitted:
+        return params(config, LinkType.ACCOUNT_UPDATE)
+    if account.state in OWING:
+        return params(config)
+    raise LinkNotAllowed(
+        f"account {account.stripe_account_id} has a Stripe-hosted dashboard (Stripe collects its requirements): "
+        "its holder edits their details there; Stripe allows account_update links only where the platform "
+        "collects requirements"
+    )
+
+
 def refresh(account: Account) -> tuple[LinkParams, Trigger]:
     """The refresh_url's link: the last link's parameters; a ``refresh`` while
     the holder is in the flow, a new ``issue_link`` once they have left it."""

@@ -40,6 +40,11 @@ EDGES: tuple[tuple[Trigger, tuple[State, ...], tuple[State, ...]], ...] = (
     (Trigger.SYNC, (S.CREATED,), (S.CREATED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
     (Trigger.SYNC, (S.LINK_ISSUED,), (S.LINK_ISSUED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
     (Trigger.SYNC, _CLASSIFIED, _CLASSIFIED),
+    # the platform's own change, applied as Stripe answers it (a sync's rules,
+    # always recorded); disabled accounts take no updates
+    (Trigger.UPDATE, (S.CREATED,), (S.CREATED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
+    (Trigger.UPDATE, (S.LINK_ISSUED,), (S.LINK_ISSUED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
+    (Trigger.UPDATE, (S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE), _CLASSIFIED),
     (Trigger.DEADLINE, (S.CREATED, S.LINK_ISSUED, S.RETURNED_INCOMPLETE, S.VERIFIED), (S.PAST_DUE,)),
     (Trigger.ABANDON, (S.LINK_ISSUED,), (S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE)),
     (Trigger.DEAUTHORIZE, _ANY, (S.DISABLED,)),

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # the platform's HTTP side (adapters.http)
     webhook_path: str = "/webhooks/stripe"
     start_path: str = "/onboarding/{account}/start"
+    # "edit my profile": an account_update link where Stripe allows one (links.profile)
+    profile_path: str = "/onboarding/{account}/profile"
     return_page_url: str | None = None  # where the holder lands after return; default: a built-in page
     auth_hook: str | None = None  # "package.module:factory" -> Authenticator; required in live mode
     session_secret: SecretStr | None = None  # signs the embedded token scheme; random per process if unset
@@ -114,6 +116,8 @@ class Settings(BaseSettings):
     timer_retry_base_seconds: float = Field(30.0, gt=0)
     timer_retry_cap_seconds: float = Field(3600.0, gt=0)
     timer_overdue_after_seconds: int = Field(300, ge=1)  # unfired this long after due: overdue (status, metrics)
+    # in created, link_issued, returned_incomplete or past_due this long: needs attention (engine.attention)
+    stuck_after_seconds: int = Field(7 * 86400, ge=60)
     reconcile_inaccessible_share: float = Field(0.5, gt=0, le=1)
     reconcile_confirm_after_seconds: int = Field(6 * 3600, ge=60)
     outbox_handler: str | None = Field(None, pattern=r"^[\w.]+:\w+$")  # "package.module:factory": gets the outbox
@@ -241,7 +245,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be scheme://host[:port][/mount] without query or fragment, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("refresh_path", "return_path", "start_path")
+    @field_validator("refresh_path", "return_path", "start_path", "profile_path")
     @classmethod
     def _has_placeholder(cls, value: str) -> str:
         if "{account}" not in value or not value.startswith("/"):
@@ -317,6 +321,7 @@ class Settings(BaseSettings):
             timer_retry_base=timedelta(seconds=self.timer_retry_base_seconds),
             timer_retry_cap=timedelta(seconds=self.timer_retry_cap_seconds),
             timer_overdue_after=timedelta(seconds=self.timer_overdue_after_seconds),
+            stuck_after=timedelta(seconds=self.stuck_after_seconds),
             clock_skew_tolerance=timedelta(seconds=self.clock_skew_tolerance_seconds),
             reconcile_inaccessible_share=self.reconcile_inaccessible_share,
             reconcile_confirm_after=timedelta(seconds=self.reconcile_confirm_after_seconds),
@@ -349,6 +354,9 @@ class Settings(BaseSettings):
 
     def start_url(self, account_id: str) -> str:
         return self.public_base_url + self.start_path.format(account=account_id)
+
+    def profile_url(self, account_id: str) -> str:
+        return self.public_base_url + self.profile_path.format(account=account_id)
 
     def webhook_secret_values(self) -> list[str]:
         return [s.get_secret_value() for s in self.webhook_secrets]

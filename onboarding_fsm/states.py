@@ -36,6 +36,9 @@ class Trigger(StrEnum):
     DEAUTHORIZE = "deauthorize"
     #: a detached account Stripe shows this platform again (access granted anew)
     RESTORE = "restore"
+    #: the platform changed the account at Stripe (pre-fill, new capabilities);
+    #: recorded even when the state stays, then where Stripe's answer classifies
+    UPDATE = "update"
 
 
 class Source(StrEnum):

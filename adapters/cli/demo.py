@@ -12,7 +12,7 @@ import contextlib
 import secrets
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
 
@@ -20,7 +20,7 @@ from adapters.simulator import LinkUnusable, Simulator
 from adapters.simulator.sandbox import Sandbox
 from onboarding_fsm import FakeClock, Settings, bootstrap
 from onboarding_fsm.engine import Engine
-from onboarding_fsm.errors import LinkNotAllowed
+from onboarding_fsm.errors import IdentityLocked, LinkNotAllowed
 
 from .audit import cause_text
 
@@ -29,6 +29,8 @@ from .audit import cause_text
 class Demo:
     box: Sandbox
     run: str
+    #: lines a scenario wants printed under its history
+    notes: list[str] = field(default_factory=list)
 
     @property
     def engine(self) -> Engine:
@@ -142,6 +144,43 @@ def account_update(d: Demo) -> str:
     return custom
 
 
+def updated_later(d: Demo) -> str:
+    acct = d.create("updated-later", type="express")
+    d.engine.update_account(acct, {"business_type": "individual", "individual": {"first_name": "Jenny"}}, actor="ops")
+    url = d.engine.issue_link(acct).url
+    try:  # Stripe collects this account's requirements: the link locked identity fields
+        d.engine.update_account(acct, {"individual": {"last_name": "Rosen"}}, actor="ops")
+    except IdentityLocked as refused:
+        d.notes.append(f"refused after the first link: {', '.join(refused.fields)} (IdentityLocked)")
+    d.engine.update_account(acct, {"business_profile": {"url": "https://accessible.stripe.com"}}, actor="ops")
+    d.sim.visit(url).complete()
+    d.engine.handle_return(acct)
+    return acct
+
+
+def capability_later(d: Demo) -> str:
+    acct = d.create("capability-later", capabilities=["transfers"])
+    d.onboard(acct)
+    d.sim.delivery.hold = True  # Stripe's webhook follows its answer, as in production
+    d.engine.request_capabilities(acct, ["card_payments"], actor="ops")
+    d.sim.delivery.hold = False
+    d.sim.deliver()
+    d.onboard(acct)  # the onboarding link collects what card_payments needs
+    return acct
+
+
+def future_included(d: Demo) -> str:
+    acct = d.create("future-include")
+    d.onboard(acct)
+    d.sim.add_future_requirements(acct, ["individual.id_number"], d.clock.now() + timedelta(days=60))
+    due = d.engine.get_account(acct).snapshot.future_requirements
+    d.notes.append(f"future_requirements before: {list(due.currently_due) if due else []}")
+    d.onboard(acct, future_requirements="include")
+    due = d.engine.get_account(acct).snapshot.future_requirements
+    d.notes.append(f"future_requirements after the include link: {list(due.currently_due) if due else []}")
+    return acct
+
+
 SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
     ("up-front onboarding in one visit", upfront),
     ("incremental onboarding (eventually_due still listed)", incremental),
@@ -153,6 +192,9 @@ SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
     ("rejected for fraud", rejected),
     ("deauthorized by the account", deauthorized),
     ("account_update refused for Express, used for a platform-collected account", account_update),
+    ("pre-filled after creation; identity locked once the first link exists", updated_later),
+    ("a capability requested later: owed again, collected by a new link", capability_later),
+    ("future requirements collected early with future_requirements=include", future_included),
 ]
 
 
@@ -170,6 +212,9 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
         out.write(f"[{number}] {title}\n    {account_id}  ref={account.platform_ref}  final={account.state.value}\n")
         if scenario is prefilled:
             out.write("    business_profile.url and .mcc were pre-filled: compare currently_due at creation\n")
+        for note in demo.notes:
+            out.write(f"    {note}\n")
+        demo.notes.clear()
         for t in engine.history(account_id):
             step = f"{(t.from_state or '-')!s:>19} -> {t.to_state.value:<19} {t.trigger.value:<11}"
             out.write(f"    {step} {cause_text(t)}  {t.reason}\n")

@@ -34,6 +34,10 @@ ROLES: dict[str, tuple[str, ...]] = {
         "delivery",
         "operations",
         "reprocessing",
+        "issuing",
+        "syncing",
+        "updating",
+        "attention",
     ),
     "pure decisions": (
         "classify",
@@ -48,6 +52,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "exportcheck",
         "selfcheck",
         "outbox",
+        "updates",
     ),
     "ports": ("ports",),
     "wiring": ("bootstrap", "settings", "settings_source", "config"),

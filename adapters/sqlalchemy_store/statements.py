@@ -31,7 +31,8 @@ _PARAM = re.compile(r":([a-z_]+)")
 
 ACCOUNT_COLUMNS = tuple(c.name for c in accounts.columns)
 #: never change after the insert, so an update does not re-send them
-IMMUTABLE = ("stripe_account_id", "platform_ref", "created_at", "requested_capabilities")
+#: (``requested_capabilities`` grows with ``Engine.request_capabilities``)
+IMMUTABLE = ("stripe_account_id", "platform_ref", "created_at")
 _MUTABLE = [c for c in ACCOUNT_COLUMNS if c not in IMMUTABLE]
 TRANSITION_COLUMNS = tuple(c.name for c in transitions.columns)
 EVENT_COLUMNS = tuple(c.name for c in webhook_events.columns)
@@ -235,13 +236,13 @@ class Statements:
             "fetched_at": dt(acct.fetched_at),
             "inaccessible_since": dt(acct.inaccessible_since),
             "state_since": dt(acct.state_since),
+            "requested_capabilities": self.json(list(acct.requested_capabilities)),
         }
         if expected_version is not None:
             params["k_version"] = expected_version
         else:
             params["platform_ref"] = acct.platform_ref
             params["created_at"] = dt(acct.created_at)
-            params["requested_capabilities"] = self.json(list(acct.requested_capabilities))
         return params
 
     def transition(self, record: Transition) -> dict[str, Any]:

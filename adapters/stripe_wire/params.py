@@ -22,8 +22,10 @@ def account_list(limit: int, starting_after: str | None, created_gte: datetime |
 def account_create(new: NewAccount) -> dict[str, Any]:
     """``POST /v1/accounts``: pre-fill first, then what the engine owns."""
     params: dict[str, Any] = dict(new.prefill)
-    params["country"] = new.country
-    params["capabilities"] = {name: {"requested": True} for name in new.capabilities}
+    if new.country is not None:  # else Stripe defaults it and the holder may choose another
+        params["country"] = new.country
+    if new.capabilities:
+        params["capabilities"] = {name: {"requested": True} for name in new.capabilities}
     params["metadata"] = {PLATFORM_REF_KEY: new.platform_ref}
     if new.controller is not None:
         params["controller"] = dict(new.controller)

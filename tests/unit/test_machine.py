@@ -29,6 +29,12 @@ EXPECTED: dict[Trigger, dict[State, set[State]]] = {
     Trigger.DEAUTHORIZE: {s: {S.DISABLED} for s in State},
     # issue 9: a detached account Stripe shows the platform again goes where its snapshot classifies
     Trigger.RESTORE: {S.DISABLED: CLASSIFIED},
+    # issue 11: the platform's update, applied as Stripe answers it; a disabled account takes none
+    Trigger.UPDATE: {
+        S.CREATED: {S.CREATED, *DECISIVE},
+        S.LINK_ISSUED: {S.LINK_ISSUED, *DECISIVE},
+        **dict.fromkeys((S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE), CLASSIFIED),
+    },
 }  # fmt: skip
 
 CASES = list(itertools.product(EXPECTED, State, State))
