@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from . import audit, ingest, micro, operations, timers
+from . import attention, audit, ingest, micro, operations, timers
 
 
 def main() -> None:
@@ -33,6 +33,7 @@ def main() -> None:
         operations.main(messages=2_000, accounts=200, calls=500, rounds=2)
     else:
         operations.main()
+    attention.main(10_000 if args.quick else 100_000)
     if not args.postgres:
         print("\nPostgreSQL benchmarks skipped: pass --postgres URL or set ONBOARDING_FSM_TEST_POSTGRES_URL")
         return
@@ -42,6 +43,7 @@ def main() -> None:
     pg.scale_out(args.postgres, events_per_process=400 if args.quick else 1500)
     sizes = (10_000, 100_000) if args.quick else tuple(int(s) for s in args.sweep_sizes.split(","))
     pg.sweep(args.postgres, sizes=sizes, fire=500 if args.quick else 2000)
+    attention.main(10_000 if args.quick else 100_000, sqlite=False, postgres=args.postgres)
 
 
 if __name__ == "__main__":

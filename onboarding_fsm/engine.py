@@ -19,6 +19,7 @@ from typing import Any
 
 from . import creation, inputs, links, moves, operations, retention, runs, updates
 from .account import Account, AccountPage, FutureRequirements, Link, LinkFields, LinkType, every_account
+from .attention import Attention
 from .audit import Cause, Transition
 from .auditing import AuditReport, AuditTrail
 from .clock import ensure_utc
@@ -71,6 +72,8 @@ class Engine:
         self._fetching = Fetching(self._tx, gateway)
         #: the auditor's calls: queries across accounts and time, exports, checkpoints
         self.audit = AuditTrail(store, clock, config)
+        #: accounts that need attention: timers overdue, stuck, future requirements, eventually_due left
+        self.attention = Attention(store, clock, config)
         #: an operator's calls: runs recorded, status, re-processing failed events
         self.ops = operations.Operations(self._tx, gateway, self.throttle)
         #: the outbox to the platform's handler: at least once, in order per account, retries, dead letters

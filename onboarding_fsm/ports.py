@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .account import Account, AccountPage, CreationIntent, Link, LinkRequest, NewAccount
+from .attention import AttentionKind, AttentionQuery, Flagged
 from .audit import Transition
 from .checkpoints import Anchor, AuditEvidence, Checkpoint
 from .config import Pace
@@ -282,6 +283,19 @@ class Store(Protocol):
         ...
 
     def count_by_state(self) -> dict[State, int]: ...
+
+    def needing_attention(
+        self, kind: AttentionKind, query: AttentionQuery, *, limit: int = 100, after: tuple[datetime, str] | None = None
+    ) -> list[Flagged]:
+        """Accounts of one kind that need attention (``attention``), each once,
+        in the kind's order, keyset-paged: ``after`` is the last row's ``key``."""
+        ...
+
+    def count_needing_attention(
+        self, kinds: Sequence[AttentionKind], query: AttentionQuery
+    ) -> dict[AttentionKind, int]:
+        """How many accounts ``needing_attention`` would list, per kind."""
+        ...
 
     def ping(self) -> None:
         """Raise if the database does not answer."""

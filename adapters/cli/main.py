@@ -17,7 +17,7 @@ from typing import Any
 
 from onboarding_fsm import OnboardingError, Settings, Source, bootstrap, build_engine, exports
 
-from . import audit, doctor, logs, ops, outbox
+from . import attention, audit, doctor, logs, ops, outbox
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -286,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     ops.add_parsers(sub, _settings, _operator)  # status, sync, inbox reprocess (after inbox)
     outbox.add_parsers(sub, _settings, _operator)
     doctor.add_parser(sub, _settings)
+    attention.add_parser(sub, _settings)
     return p
 
 

@@ -4,11 +4,13 @@
   200 for everything recorded (duplicates included), 400 with a reason for
   bad signatures or bodies (never 5xx for bad input), 503 when the engine
   says "try again" (Stripe retries);
-* ``GET {start_path}`` / ``{refresh_path}`` / ``{return_path}``: behind the
-  authentication hook; start and refresh mint a link and redirect to it
-  (rate-limited per account and per holder, shared by every web worker
-  through the database: ``engine.limits``), return fetches the account and
-  redirects to the platform's page with its state;
+* ``GET {start_path}`` / ``{profile_path}`` / ``{refresh_path}`` /
+  ``{return_path}``: behind the authentication hook; start, profile and
+  refresh mint a link and redirect to it (rate-limited per account and per
+  holder, shared by every web worker through the database:
+  ``engine.limits``), return fetches the account and redirects to the
+  platform's page with its state (and, while something is owed, the URL
+  that continues: ``landing``);
 * ``/healthz`` and ``/metrics`` (Prometheus);
 * ``GET {audit_path}…``: the read-only audit page (``audit_page``), behind
   its own auditor authentication (``audit_auth``; not mounted in live mode
@@ -18,19 +20,18 @@ Engine calls are synchronous and run in the thread pool.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from onboarding_fsm.account import Link
 from onboarding_fsm.engine import Engine
 from onboarding_fsm.errors import (
     AccountNotFound,
@@ -43,42 +44,37 @@ from onboarding_fsm.errors import (
     WebhookRejected,
 )
 from onboarding_fsm.limits import Limit
-from onboarding_fsm.links import UNCHECKED
+from onboarding_fsm.links import OWING, UNCHECKED
 from onboarding_fsm.settings import Settings
+from onboarding_fsm.states import State
 
 from .audit_auth import AuditorAuth, auditor_from_settings
 from .audit_page import audit_routes
 from .auth import Authenticator, SignedTokenAuth, compatible, from_settings, link_marker_of
 from .bodies import capped_body
+from .landing import DONE_PATH, done_page, landing_url, page
 from .metrics import Metrics
 from .pools import Pools
 
 #: what ``create_app`` returns: an ASGI app to serve or mount
 App = Starlette
 MAX_WEBHOOK_BYTES = 1 << 20
-DONE_PATH = "/onboarding/done"
 #: a holder's request, once authenticated: (request, account id, holder) -> response
 Act = Callable[[Request, str, str], Response]
-
-
-def _page(title: str, body: str, status: int) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(body)}</p></body></html>",
-        status_code=status,
-    )
+#: an engine call that mints a holder's link: issue_link or issue_profile_link
+Issue = Callable[..., Link]
 
 
 def _failure(exc: Exception) -> Response:
     if isinstance(exc, AccountNotFound):
-        return _page("Unknown account", "There is no onboarding for this account.", 404)
+        return page("Unknown account", "There is no onboarding for this account.", 404)
     if isinstance(exc, TriggerNotAllowed | LinkNotAllowed):
-        return _page("Onboarding is not available", "This account cannot be onboarded right now.", 409)
+        return page("Onboarding is not available", "This account cannot be onboarded right now.", 409)
     if isinstance(exc, InvalidInput):
-        return _page("Bad request", str(exc), 400)
+        return page("Bad request", str(exc), 400)
     if isinstance(exc, RetryableError):
-        return _page("Try again shortly", "Stripe or our database is busy; please retry in a moment.", 503)
-    return _page("Something went wrong", "Onboarding could not continue.", 502)
+        return page("Try again shortly", "Stripe or our database is busy; please retry in a moment.", 503)
+    return page("Something went wrong", "Onboarding could not continue.", 502)
 
 
 def create_app(
@@ -141,7 +137,7 @@ def create_app(
         try:
             holder = auth.authenticate(request, account_id)
             if holder is None:
-                return _page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
+                return page("Sign in to continue", "We could not confirm it is you; sign in and start again.", 401)
             return act(request, account_id, holder)
         except OnboardingError as exc:
             return _failure(exc)
@@ -150,7 +146,7 @@ def create_app(
         """Authenticate, then run ``act(account, holder)`` (engine calls) in the
         Stripe-bound threads: a hanging Stripe fills those, not the others."""
         if request.method != "GET":  # HEAD from preview bots must not mint links
-            return _page("Method not allowed", "Open this page in a browser.", 405)
+            return page("Method not allowed", "Open this page in a browser.", 405)
         return await pools.run(pools.stripe_bound, _authenticated, request, act)
 
     def too_many(action: str, account_id: str, holder: str) -> Response | None:
@@ -159,23 +155,54 @@ def create_app(
         if admission.allowed:
             return None
         metrics.limited.labels(action, admission.refused_by).inc()
-        page = _page("Too many attempts", "Please wait a few minutes before trying again.", 429)
-        page.headers["Retry-After"] = str(max(1, math.ceil(admission.retry_after.total_seconds())))
-        return page
+        refusal = page("Too many attempts", "Please wait a few minutes before trying again.", 429)
+        refusal.headers["Retry-After"] = str(max(1, math.ceil(admission.retry_after.total_seconds())))
+        return refusal
 
     def to_link(url: str) -> Response:
         response = RedirectResponse(url, status_code=303)
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def start_link(request: Request, account_id: str, holder: str) -> Response:
+    def holder_link(request: Request, account_id: str, holder: str, issue: Issue) -> Response:
+        """Start and profile alike: one budget ("start": a holder-opened URL that
+        mints a link, whichever page it is), a single-use start token, then the session."""
         if (refused := too_many("start", account_id, holder)) is not None:
             return refused
         # a start token is single-use: the link is recorded only if none was issued since the token's
         last_issued = auth.started_from(request, account_id) if isinstance(auth, SignedTokenAuth) else UNCHECKED
-        response = to_link(engine.issue_link(account_id, actor=holder, last_issued=last_issued).url)
+        response = to_link(issue(account_id, actor=holder, last_issued=last_issued).url)
         auth.remember(response, account_id, holder)
         return response
+
+    def start_link(request: Request, account_id: str, holder: str) -> Response:
+        return holder_link(request, account_id, holder, engine.issue_link)
+
+    def profile_link(request: Request, account_id: str, holder: str) -> Response:
+        try:
+            return holder_link(request, account_id, holder, engine.issue_profile_link)
+        except LinkNotAllowed as exc:
+            return not_editable(account_id, exc)
+
+    def not_editable(account_id: str, exc: LinkNotAllowed) -> Response:
+        """Why there is no profile link, in the holder's words (``links.profile``
+        refused it): a disabled account, or details Stripe lets them edit only
+        in their Stripe Dashboard; anything else (a start token used twice at
+        once) is the usual refusal."""
+        account = engine.get_account(account_id)
+        if account.detached or account.state is State.DISABLED:
+            return page(
+                "Your details cannot be edited here",
+                "This account cannot be used right now, so there are no details to edit.",
+                409,
+            )
+        if account.snapshot.has_stripe_dashboard and account.state not in OWING:
+            return page(
+                "Edit your details in your Stripe Dashboard",
+                "Stripe keeps this account's details: sign in to your Stripe Dashboard to edit them.",
+                409,
+            )
+        return _failure(exc)
 
     def refreshed_link(request: Request, account_id: str, holder: str) -> Response:
         if (refused := too_many("refresh", account_id, holder)) is not None:
@@ -184,11 +211,13 @@ def create_app(
 
     def returned(request: Request, account_id: str, holder: str) -> Response:
         account = engine.handle_return(account_id, actor=holder)
-        query = urlencode({"account": account_id, "state": account.state.value})
-        return RedirectResponse(f"{return_page}?{query}", status_code=303)
+        return RedirectResponse(landing_url(return_page, settings, account_id, account.state.value), status_code=303)
 
     async def start(request: Request) -> Response:
         return await guarded(request, start_link)
+
+    async def profile(request: Request) -> Response:
+        return await guarded(request, profile_link)
 
     async def refresh(request: Request) -> Response:
         return await guarded(request, refreshed_link)
@@ -197,14 +226,8 @@ def create_app(
         return await guarded(request, returned)
 
     async def done(request: Request) -> Response:
-        state = request.query_params.get("state", "unknown")
-        messages = {
-            "verified": "You are all set.",
-            "returned_incomplete": "Stripe still needs some information from you.",
-            "past_due": "Some information is overdue; please complete it.",
-            "disabled": "This account cannot be used right now.",
-        }
-        return _page(f"Onboarding: {state}", messages.get(state, "Thanks."), 200)
+        query = request.query_params
+        return done_page(settings, query.get("account", ""), query.get("state", ""))
 
     async def healthz(request: Request) -> Response:
         try:
@@ -221,6 +244,7 @@ def create_app(
         routes=[
             Route(settings.webhook_path, webhook, methods=["POST"]),
             Route(settings.start_path, start, methods=["GET", "HEAD"]),
+            Route(settings.profile_path, profile, methods=["GET", "HEAD"]),
             Route(settings.refresh_path, refresh, methods=["GET", "HEAD"]),
             Route(settings.return_path, back, methods=["GET", "HEAD"]),
             Route(DONE_PATH, done, methods=["GET"]),

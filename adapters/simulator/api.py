@@ -1,7 +1,8 @@
 """The simulated Stripe API as one platform's key sees it, in Stripe's JSON.
 
-``/v1/accounts`` (create, list, retrieve, update), ``/v1/account_links`` and
-``/v1/webhook_endpoints`` (``endpoints``):
+``/v1/accounts`` (create, list, retrieve, update), ``/v1/account_links``,
+``/v1/webhook_endpoints`` (``endpoints``) and ``/v1/payouts`` on a
+connected account (``payouts``, Stripe's ``Stripe-Account`` header):
 Stripe's parameters in (nested dicts, as the HTTP server decodes them),
 Stripe's objects out, Stripe's refusals as ``onboarding_fsm.errors``
 exceptions (their bodies in ``errors.failure_body``). An account belongs to
@@ -20,7 +21,7 @@ from typing import Any
 
 from onboarding_fsm.errors import StripeFailure
 
-from . import checks, endpoints
+from . import catalog, checks, endpoints, payouts
 from .errors import failure_body, failure_from, invalid, refused_by_validation
 from .idempotency import Answer, fingerprint
 from .model import SimAccount, flatten
@@ -38,9 +39,16 @@ class StripeApi:
     # --- plumbing ------------------------------------------------------------------
 
     def _posted(
-        self, path: str, params: Mapping[str, Any], key: str | None, execute: Callable[[], dict[str, Any]]
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        key: str | None,
+        execute: Callable[[], dict[str, Any]],
+        *,
+        on_behalf_of: str | None = None,
     ) -> dict[str, Any]:
-        """Run a POST once per idempotency key; replay its answer (or refusal) after."""
+        """Run a POST once per idempotency key (per connected account, for a
+        request made with ``Stripe-Account``); replay its answer (or refusal) after."""
         s = self._state
         if not key:
             with s.lock:
@@ -57,7 +65,8 @@ class StripeApi:
                 return Answer(exc.http_status or 400, json.dumps(failure_body(exc)).encode())
 
         with s.lock:
-            answer, _ = s.idempotency.run(self.platform.name, key, fingerprint("POST", path, params), s.now(), run)
+            scope = self.platform.name if on_behalf_of is None else f"{self.platform.name}/{on_behalf_of}"
+            answer, _ = s.idempotency.run(scope, key, fingerprint("POST", path, params), s.now(), run)
         if first:
             raise first[0]
         body: dict[str, Any] = json.loads(answer.body)
@@ -89,6 +98,11 @@ class StripeApi:
         business_type = checks.business_type(params.get("business_type"), country)
         values = flatten({k: v for k, v in params.items() if k in checks.PREFILL})
         checks.integers(values)
+        checks.external_account(values)
+        # neither a country nor capabilities: the holder may choose the country in the form
+        country_open = not params.get("country") and not capabilities
+        if not capabilities and controller["stripe_dashboard"]["type"] in ("express", "full"):
+            capabilities = list(catalog.DEFAULT_CAPABILITIES)  # Stripe requests them for dashboard accounts
         acct = SimAccount(
             id=s.new_id("acct_"),
             created=s.now(),
@@ -100,6 +114,7 @@ class StripeApi:
             metadata={str(k): str(v) for k, v in (params.get("metadata") or {}).items() if v not in ("", None)},
             email=params.get("email"),
             platform=self.platform.name,
+            country_open=country_open,
         )
         s.apply_values(acct, values, s.now())
         s.accounts[acct.id] = acct
@@ -134,6 +149,7 @@ class StripeApi:
         checks.known(params, checks.UPDATE_PARAMS)
         values = flatten({k: v for k, v in params.items() if k in (*checks.PREFILL, "business_type")})
         checks.integers(values)
+        checks.external_account(values)
         if "business_type" in values:
             checks.business_type(values["business_type"], acct.country)
         if acct.linked and acct.requirement_collection == "stripe":
@@ -145,7 +161,10 @@ class StripeApi:
                     locked[0],
                     "account_locked",
                 )
-        for name in checks.capabilities(params):
+        requested = checks.capabilities(params)
+        if requested:
+            acct.country_open = False  # requesting capabilities fixes the country
+        for name in requested:
             if name not in acct.capabilities:
                 acct.capabilities = (*acct.capabilities, name)
         if params.get("email") is not None:
@@ -225,6 +244,36 @@ class StripeApi:
             "expires_at": link.expires_at,
             "url": f"{s.hosted_base_url}/setup/s/{link.token}",
         }
+
+    # --- payouts on a connected account (``payouts``) ---------------------------------
+
+    def create_payout(
+        self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/payouts`` with ``Stripe-Account: account_id``."""
+        with self._state.lock:
+            self._state.calls["create_payout"] += 1
+        answer = self._posted(
+            "/v1/payouts", params, idempotency_key, lambda: self._payout(account_id, params), on_behalf_of=account_id
+        )
+        self._state.after_change()
+        return answer
+
+    def _payout(self, account_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        s = self._state
+        s.evaluate()
+        acct = self._mine(account_id)
+        if acct.deleted:
+            raise inaccessible(self.platform, account_id)
+        return payouts.create(s, acct, payouts.request(params))
+
+    def retrieve_payout(self, account_id: str, payout_id: str) -> dict[str, Any]:
+        """``GET /v1/payouts/{id}`` with ``Stripe-Account: account_id``."""
+        with self._state.lock:
+            acct = self._mine(account_id)
+            if acct.deleted:
+                raise inaccessible(self.platform, account_id)
+            return payouts.retrieve(self._state, acct, payout_id)
 
     # --- webhook endpoints (``endpoints``) -------------------------------------------
 

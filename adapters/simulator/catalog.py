@@ -150,6 +150,11 @@ def currency(country: str) -> str:
 
 
 SUPPORTED_CAPABILITIES = tuple(sorted(BY_CAPABILITY))
+#: the simulated platform's country: an account created without one gets it
+PLATFORM_COUNTRY = "US"
+#: what Stripe requests by itself for an account with a Stripe-hosted dashboard
+#: created without capabilities ("based on the platform's configuration settings")
+DEFAULT_CAPABILITIES = ("card_payments", "transfers")
 
 
 def fields_for(country: str, business_type: str, capabilities: tuple[str, ...]) -> Tier:
@@ -282,8 +287,9 @@ def judge(field: str, value: str) -> Outcome:
     return table.get(value, table["*"])
 
 
-def valid_test_data(fields: tuple[str, ...]) -> dict[str, str]:
-    """Values that pass at once for every field in ``fields`` (flat, dotted)."""
+def valid_test_data(fields: tuple[str, ...], *, country: str = PLATFORM_COUNTRY) -> dict[str, str]:
+    """Values that pass at once for every field in ``fields`` (flat, dotted);
+    an open ``country`` is kept as ``country`` (the account's current one)."""
     samples = {
         "dob.day": "1",
         "dob.month": "1",
@@ -322,6 +328,8 @@ def valid_test_data(fields: tuple[str, ...]) -> dict[str, str]:
             out[field] = "true"
         elif field == "business_type":
             out[field] = "individual"
+        elif field == "country":
+            out[field] = country
         else:
             short = (
                 field.split(".", 1)[1] if field.startswith(("individual.", "representative.", "company.")) else field

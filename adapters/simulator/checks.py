@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from onboarding_fsm.account import LinkParams
 
-from . import catalog
+from . import banks, catalog
 from .errors import invalid
 
 T = TypeVar("T")
@@ -151,10 +151,19 @@ def business_type(value: Any, country: str) -> str | None:
 
 
 def country(params: Mapping[str, Any]) -> str:
-    value = params.get("country") or "US"
+    """The country given, else the platform's (the holder may then choose another)."""
+    value = params.get("country") or catalog.PLATFORM_COUNTRY
     if value not in catalog.SUPPORTED_COUNTRIES:
         raise invalid(f"Country {value!r} is not supported by the simulator", "country")
     return str(value)
+
+
+def external_account(values: Mapping[str, str]) -> None:
+    """An external account Stripe would not take (``banks``), refused before anything runs."""
+    try:
+        banks.parse(values)
+    except banks.BankRefused as exc:
+        raise invalid(str(exc), exc.param, exc.code) from None
 
 
 def link_params(params: Mapping[str, Any]) -> LinkParams:
@@ -210,7 +219,7 @@ class ListQuery:
 
 def list_query(params: Mapping[str, Any]) -> ListQuery:
     known(params, LIST_PARAMS)
-    limit = _integer(params.get("limit", 10), "limit")
+    limit = integer(params.get("limit", 10), "limit")
     if not 1 <= limit <= 100:
         raise invalid("This value must be greater than or equal to 1 and less than or equal to 100.", "limit")
     after, before = params.get("starting_after") or None, params.get("ending_before") or None
@@ -224,13 +233,13 @@ def list_query(params: Mapping[str, Any]) -> ListQuery:
         if unknown:
             name = f"created[{unknown[0]}]"
             raise invalid(f"Received unknown parameter: {name}", name, "parameter_unknown")
-        bounds = tuple((op, _integer(created[op], f"created[{op}]")) for op in _RANGE if op in created)
+        bounds = tuple((op, integer(created[op], f"created[{op}]")) for op in _RANGE if op in created)
     else:
-        bounds = (("gte", _integer(created, "created")), ("lte", _integer(created, "created")))
+        bounds = (("gte", integer(created, "created")), ("lte", integer(created, "created")))
     return ListQuery(limit, after and str(after), before and str(before), bounds)
 
 
-def _integer(value: Any, param: str) -> int:
+def integer(value: Any, param: str) -> int:
     if isinstance(value, bool) or not _is_int(value):
         raise invalid(f"Invalid integer: {value}", param, "parameter_invalid_integer")
     return int(value)

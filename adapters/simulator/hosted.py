@@ -6,6 +6,13 @@ nested or dotted), confirms a phone with the test SMS code, and either
 finishes (every asked field must be filled) or saves for later. Either way
 the holder lands on the link's ``return_url`` — which, as in real life, says
 nothing about whether onboarding is complete.
+
+An account created with neither a country nor capabilities asks for
+``country`` first: the choice applies to the account at once (the rest of
+the form is then the chosen country's) and cannot be changed again. The
+bank account (``external_account``) may be a token, a test account number,
+or Stripe's nested bank account hash; a number Stripe would refuse is a
+``FormError`` at once.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import catalog
+from . import banks, catalog
 from .errors import FormError
 from .model import flatten
 from .state import SimLink, SimState
@@ -44,7 +51,14 @@ class HostedSession:
     def asked(self) -> tuple[str, ...]:
         return self._state.form_fields(self._link)
 
+    @property
+    def country(self) -> str:
+        """The account's country now (the platform's until the holder chooses one)."""
+        return self._state.country_of(self.account_id)
+
     def _covered(self, name: str) -> bool:
+        if name == banks.FIELD:
+            return any(banks.is_bank_field(f) for f in self._values)
         return any(alt in self._values for alt in catalog.ALTERNATIVES.get(name, ()))
 
     def _open(self) -> None:
@@ -52,23 +66,50 @@ class HostedSession:
             raise FormError("this onboarding session has ended")
 
     def submit(self, data: Mapping[str, Any] | None = None, **fields: Any) -> HostedSession:
-        """Enter values, nested like Stripe's parameters or as dotted names."""
+        """Enter values, nested like Stripe's parameters or as dotted names;
+        a ``country`` first, as the form asks it first."""
         self._open()
         values = flatten(data or {})
         values.update({k: str(v) for k, v in fields.items()})
-        allowed = set(self.asked) | {alt for f in self.asked for alt in catalog.ALTERNATIVES.get(f, ())}
-        allowed |= set(self._state.provided_fields(self.account_id))
-        unknown = sorted(set(values) - allowed)
+        if "country" in values:
+            self._choose_country(values.pop("country"))
+        allowed = self._allowed()
+        unknown = sorted(f for f in values if _asked_as(f) not in allowed)
         if unknown:
             raise FormError(f"the form does not ask for {unknown}")
+        if any(banks.is_bank_field(f) for f in values):
+            try:
+                banks.parse(values)
+            except banks.BankRefused as exc:
+                raise FormError(str(exc)) from None
+            self._values = {k: v for k, v in self._values.items() if not banks.is_bank_field(k)}
         self._values.update(values)
         return self
 
+    def _allowed(self) -> set[str]:
+        asked = self.asked
+        allowed = set(asked) | {alt for f in asked for alt in catalog.ALTERNATIVES.get(f, ())}
+        return allowed | set(self._state.provided_fields(self.account_id))
+
+    def _choose_country(self, country: str) -> None:
+        """Stripe's form re-renders for the chosen country: what was entered
+        for the old one and is no longer asked is dropped."""
+        if "country" not in self.asked:
+            raise FormError("the form does not ask for ['country']: the account's country is fixed")
+        self._state.choose_country(self.account_id, country)
+        allowed = self._allowed()
+        self._values = {k: v for k, v in self._values.items() if _asked_as(k) in allowed}
+
     def fill(self, overrides: Mapping[str, Any] | None = None) -> HostedSession:
-        """Fill every remaining field with test data that passes at once."""
-        self.submit(catalog.valid_test_data(self.due))
-        if overrides:
-            self.submit(overrides)
+        """Fill every remaining field with test data that passes at once; an
+        open country stays the account's (the platform's) unless ``overrides``
+        names another."""
+        rest = flatten(overrides or {})
+        if "country" in self.due:
+            self.submit({"country": rest.pop("country", self.country)})
+        self.submit(catalog.valid_test_data(self.due, country=self.country))
+        if rest:
+            self.submit(rest)
         if any(f in catalog.PHONE_FIELDS for f in self._values):
             self.confirm_sms(catalog.TEST_SMS_CODE)
         return self
@@ -106,3 +147,8 @@ class HostedSession:
     def complete(self, overrides: Mapping[str, Any] | None = None) -> str:
         """Fill with passing test data (plus ``overrides``) and finish."""
         return self.fill(overrides).finish()
+
+
+def _asked_as(name: str) -> str:
+    """The field the form asks that ``name`` fills (a bank account's parts: ``external_account``)."""
+    return banks.FIELD if banks.is_bank_field(name) else name

@@ -1,9 +1,13 @@
 """A simulated connected account: what was provided, and the requirement
 arithmetic over it (what is due, verified, pending, failed — at a time).
 
-Every answer is a function of the account and the simulator's clock, so
-deadlines pass and pending verifications complete simply because time moved
-— exactly what the engine must notice (by webhook, or by its own check).
+An account created with neither a country nor capabilities keeps its
+country open until the holder chooses one (``country_open``); the external
+account is a ``banks.SimBank`` whose ``errored`` status (a failed payout)
+makes ``external_account`` owed again. Every answer is a function of the
+account and the simulator's clock, so deadlines pass and pending
+verifications complete simply because time moved — exactly what the engine
+must notice (by webhook, or by its own check).
 ``render`` turns an account into Stripe's JSON.
 """
 
@@ -13,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog
+from . import banks, catalog
+from .banks import BankDetails, SimBank
 from .catalog import ALTERNATIVES, Verdict
 
 
@@ -69,6 +74,25 @@ class SimAccount:
     deauthorized: bool = False
     deleted: bool = False
     last_rendered: dict[str, Any] | None = None
+    #: created with neither a country nor capabilities: the holder may still
+    #: choose the country in the hosted form (``country`` is the platform's until then)
+    country_open: bool = False
+    #: the external account payouts go to (``banks``)
+    bank: SimBank | None = None
+    #: external accounts attached so far (each gets a new id)
+    banks_attached: int = 0
+
+    def attach_bank(self, details: BankDetails, now: int) -> SimBank:
+        """A new external account replaces the old one (and its error)."""
+        self.banks_attached += 1
+        self.bank = SimBank(banks.new_id(self.id, self.banks_attached), details, now)
+        self.fields[banks.FIELD] = FieldValue(self.bank.id, Verdict.MATCH, None, now)
+        return self.bank
+
+    @property
+    def bank_errored(self) -> bool:
+        """A payout to the external account failed: Stripe asks for another one."""
+        return self.bank is not None and self.bank.errored
 
     # --- requirement arithmetic ------------------------------------------------
 
@@ -95,7 +119,7 @@ class SimAccount:
     def verified(self, name: str, now: int) -> bool:
         """Provided and accepted (a pending verification counts as provided)."""
         value = self.fields.get(name)
-        if value is None:
+        if value is None or (name == banks.FIELD and self.bank_errored):
             return False
         if value.verdict is Verdict.MISMATCH:
             document = self._person_document(name)
@@ -107,8 +131,10 @@ class SimAccount:
         return self.verified(name, now) or any(self.verified(alt, now) for alt in ALTERNATIVES.get(name, ()))
 
     def failed(self, name: str, now: int) -> bool:
+        """Provided and refused by verification (an errored bank account is
+        owed again, not in error: Stripe lists no requirement error for it)."""
         value = self.fields.get(name)
-        return value is not None and not self.verified(name, now)
+        return value is not None and not (name == banks.FIELD and self.bank_errored) and not self.verified(name, now)
 
     def pending(self, name: str, now: int) -> bool:
         value = self.fields.get(name)
@@ -123,6 +149,8 @@ class SimAccount:
         names += sorted(self.matured_future(now))
         # a value that failed verification must be provided again, whatever its tier
         names += sorted(f for f in self.fields if self.failed(f, now))
+        if self.bank_errored:
+            names.append(banks.FIELD)  # a payout failed: bank details are owed again
         return list(dict.fromkeys(names))
 
     def later_set(self, now: int) -> list[str]:

@@ -3,7 +3,9 @@
 GET opens the link (a used or expired one redirects to its refresh URL, as
 Stripe does); the page lists what the form asks, pre-filled with passing
 test data; POST submits it, and Finish or Save for later redirect to the
-return URL. Sessions live in this process only.
+return URL. An account whose holder may choose its country first shows a
+country choice alone; Continue applies it and shows the rest of the form,
+for that country. Sessions live in this process only.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class HostedPages:
         entered = {k: v for k, v in values.items() if v.strip()}
         try:
             if entered:
-                session.submit(entered)
+                await run_in_threadpool(session.submit, entered)
+            if action == "continue":
+                return HTMLResponse(_render(token, session_id, session, None, {}))
             if sms:
                 session.confirm_sms(sms)
             target = await run_in_threadpool(session.finish if action == "finish" else session.save_for_later)
@@ -67,17 +71,36 @@ class HostedPages:
         return RedirectResponse(target, status_code=303)
 
 
+def _country_choice(session: HostedSession) -> str:
+    options = "".join(
+        f'<option value="{c}"{" selected" if c == session.country else ""}>{c}</option>'
+        for c in catalog.SUPPORTED_COUNTRIES
+    )
+    return f'<label>country<select name="country">{options}</select></label>'
+
+
 def _render(token: str, session_id: str, session: HostedSession, error: str | None, values: Mapping[str, str]) -> str:
     due = session.asked  # everything the form asks, with what was entered so far
-    samples = catalog.valid_test_data(due)
-    rows = "".join(
-        f'<label>{html.escape(name)}<input name="{html.escape(name)}" '
-        f'value="{html.escape(values.get(name, samples.get(name, "")))}"></label>'
-        for name in due
+    choosing = "country" in due  # asked first, alone: the rest of the form depends on it
+    samples = catalog.valid_test_data(due, country=session.country)
+    rows = (
+        _country_choice(session)
+        if choosing
+        else "".join(
+            f'<label>{html.escape(name)}<input name="{html.escape(name)}" '
+            f'value="{html.escape(values.get(name, samples.get(name, "")))}"></label>'
+            for name in due
+        )
+    )
+    buttons = (
+        '<button type="submit" name="_action" value="continue" id="continue">Continue</button>'
+        if choosing
+        else '<button type="submit" name="_action" value="finish" id="finish">Finish</button>\n'
+        '<button type="submit" name="_action" value="save" id="save">Save for later</button>'
     )
     sms = (
         '<label>SMS code (test mode: 000-000)<input name="_sms_code" value=""></label>'
-        if any(f in catalog.PHONE_FIELDS for f in due)
+        if any(f in catalog.PHONE_FIELDS for f in due) and not choosing
         else ""
     )
     problem = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
@@ -93,6 +116,5 @@ input{{display:block;width:100%}}.error{{color:#b00}}</style></head>
 <form method="post" action="/setup/s/{html.escape(token)}">
 <input type="hidden" name="_session" value="{html.escape(session_id)}">
 {rows}{sms}
-<button type="submit" name="_action" value="finish" id="finish">Finish</button>
-<button type="submit" name="_action" value="save" id="save">Save for later</button>
+{buttons}
 </form></body></html>"""

@@ -7,7 +7,10 @@ fields in ``past_due`` as well as ``currently_due``, with
 ``disabled_reason="requirements.past_due"`` and no ``current_deadline`` —
 "not onboarded yet", not "a deadline was missed"; after a "Save for later"
 the leftovers stay there. A missed deadline lists its fields the same way,
-and stops payouts (charges too after a charge block). Accounts carry no
+and stops payouts (charges too after a charge block). A payout that failed
+(``payouts``) errors the bank account: ``external_account`` is currently due
+again, with no deadline and no requirement error, and payouts stop until it
+is replaced. Accounts carry no
 ``livemode`` (events do). The typed sections (person, company, settings…)
 are in ``sections``.
 """
@@ -56,7 +59,8 @@ def render_account(acct: SimAccount, now: int) -> dict[str, Any]:
     capabilities = {cap: capability_status(acct, cap, d, now) for cap in acct.capabilities}
     charges = capabilities.get("card_payments") == "active"
     money_out = capabilities.get("transfers", capabilities.get("card_payments"))
-    payouts = money_out == "active" and not d.missed
+    # a failed payout stops payouts until the bank details are replaced (``banks``)
+    payouts = money_out == "active" and not d.missed and not acct.bank_errored
     requirements = {
         "alternatives": [
             {"alternative_fields_due": list(alts), "original_fields_due": [orig]}

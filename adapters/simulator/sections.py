@@ -13,7 +13,6 @@ Stripe would send and its redaction is exercised by every simulated answer.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from . import catalog
@@ -244,32 +243,38 @@ def settings(acct: SimAccount) -> dict[str, Any]:
     }
 
 
+def bank_account(acct: SimAccount) -> dict[str, Any] | None:
+    """The external account attached (Stripe's ``bank_account``): ``last4``
+    and a fingerprint, never the number; ``errored`` once a payout failed."""
+    bank = acct.bank
+    if bank is None:
+        return None
+    details = bank.details
+    country = details.country or acct.country  # a token follows the account
+    return {
+        "id": bank.id,
+        "object": "bank_account",
+        "account": acct.id,
+        "account_holder_name": None,
+        "account_holder_type": None,
+        "account_type": None,
+        "available_payout_methods": ["standard"],
+        "bank_name": "STRIPE TEST BANK",
+        "country": country,
+        "currency": details.currency or catalog.currency(country),
+        "default_for_currency": True,
+        "fingerprint": details.fingerprint,
+        "future_requirements": dict(_NO_REQUIREMENTS),
+        "last4": details.last4,
+        "metadata": {},
+        "requirements": dict(_NO_REQUIREMENTS),
+        "routing_number": details.routing_number,
+        "status": bank.status,
+    }
+
+
 def external_accounts(acct: SimAccount) -> dict[str, Any]:
-    """The bank account the holder (or the platform's token) attached."""
-    token = acct.fields.get("external_account")
-    data = []
-    if token is not None:
-        digest = hashlib.sha256(f"{acct.id}:{token.value}".encode()).hexdigest()
-        data.append(
-            {
-                "id": "ba_" + acct.id.removeprefix("acct_"),
-                "object": "bank_account",
-                "account": acct.id,
-                "account_holder_name": None,
-                "account_holder_type": None,
-                "account_type": None,
-                "available_payout_methods": ["standard"],
-                "bank_name": "STRIPE TEST BANK",
-                "country": acct.country,
-                "currency": catalog.currency(acct.country),
-                "default_for_currency": True,
-                "fingerprint": digest[:16],
-                "future_requirements": dict(_NO_REQUIREMENTS),
-                "last4": "6789",
-                "metadata": {},
-                "requirements": dict(_NO_REQUIREMENTS),
-                "routing_number": "110000000",
-                "status": "new",
-            }
-        )
+    """The bank account the holder (or the platform) attached."""
+    bank = bank_account(acct)
+    data = [bank] if bank is not None else []
     return {"object": "list", "data": data, "has_more": False, "url": f"/v1/accounts/{acct.id}/external_accounts"}

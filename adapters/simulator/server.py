@@ -4,7 +4,9 @@
   ``ending_before``, ``created``), ``/v1/accounts/{id}`` (GET, POST),
   ``/v1/account_links`` (POST), ``/v1/balance`` (GET, for the SDK adapter's
   mode check), ``/v1/webhook_endpoints`` and ``/v1/webhook_endpoints/{id}``
-  (GET, POST, DELETE: the self-check's) — form-encoded nested parameters in (``wire``), Stripe's JSON
+  (GET, POST, DELETE: the self-check's), ``/v1/payouts`` (POST) and
+  ``/v1/payouts/{id}`` (GET) on the connected account the ``Stripe-Account``
+  header names — form-encoded nested parameters in (``wire``), Stripe's JSON
   out, a new ``Request-Id`` on every answer under ``/v1/`` (``RequestIds``:
   successes, refusals, replays, unknown URLs, injected faults), Stripe's error
   JSON and status codes;
@@ -105,6 +107,8 @@ class SimulatorServer:
             Route("/v1/balance", self.balance, methods=["GET"]),
             Route("/v1/webhook_endpoints", self.webhook_endpoints, methods=["GET", "POST"]),
             Route("/v1/webhook_endpoints/{endpoint_id}", self.webhook_endpoint, methods=["GET", "POST", "DELETE"]),
+            Route("/v1/payouts", self.payouts, methods=["POST"]),
+            Route("/v1/payouts/{payout_id}", self.payout, methods=["GET"]),
             Route("/v1/{rest:path}", self.unknown, methods=["GET", "POST", "DELETE"]),
             Route("/setup/s/{token}", pages.form, methods=["GET", "POST"]),
             Route("/", pages.index, methods=["GET"]),
@@ -148,10 +152,12 @@ class SimulatorServer:
         name = self.api_keys.get(key) if scheme.lower() == "bearer" else None
         return (name, key) if name is not None else None
 
-    async def _api(self, request: Request, handler: Handler) -> Response:
+    async def _api(self, request: Request, handler: Handler, *, on_behalf_of: str | None = None) -> Response:
         who = self._platform(request)
         if who is None:
             return error_response(401, "Invalid API Key provided.")
+        # a request made for a connected account keeps its idempotency keys apart
+        scope = who[0] if on_behalf_of is None else f"{who[0]}/{on_behalf_of}"
         try:
             raw = (await request.body()).decode("utf-8") if request.method == "POST" else str(request.query_params)
             params = decode(raw)
@@ -171,7 +177,7 @@ class SimulatorServer:
         print_ = fingerprint(request.method, request.url.path, params)
         try:
             answer, replayed = await run_in_threadpool(
-                self.sim.idempotency.run, who[0], key, print_, self.sim.now(), execute
+                self.sim.idempotency.run, scope, key, print_, self.sim.now(), execute
             )
         except StripeFailure as exc:  # the key itself: too long, used for another request, in use
             answer, replayed = _failure(exc), False
@@ -211,6 +217,26 @@ class SimulatorServer:
         if request.method == "DELETE":
             return await self._api(request, lambda api, p: api.delete_webhook_endpoint(endpoint_id))
         return await self._api(request, lambda api, p: api.retrieve_webhook_endpoint(endpoint_id))
+
+    async def payouts(self, request: Request) -> Response:
+        account = request.headers.get("stripe-account")
+        if not account:
+            return await self._connected_only(request)
+        return await self._api(request, lambda api, p: api.create_payout(account, p), on_behalf_of=account)
+
+    async def payout(self, request: Request) -> Response:
+        account, payout_id = request.headers.get("stripe-account"), request.path_params["payout_id"]
+        if not account:
+            return await self._connected_only(request)
+        return await self._api(request, lambda api, p: api.retrieve_payout(account, payout_id))
+
+    async def _connected_only(self, request: Request) -> Response:
+        """The simulated platform has no balance of its own: payouts are made
+        for a connected account, named by the ``Stripe-Account`` header."""
+        if self._platform(request) is None:
+            return error_response(401, "Invalid API Key provided.")
+        message = "The simulator pays out connected accounts only: name one in the Stripe-Account header."
+        return error_response(400, message, param="Stripe-Account")
 
     async def unknown(self, request: Request) -> Response:
         if self._platform(request) is None:

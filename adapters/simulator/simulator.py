@@ -5,8 +5,9 @@ derives their requirements from country, business type and capabilities
 (``catalog``), honours Stripe's test-mode values, mints single-use links that
 expire, lets a holder complete or abandon the hosted form (``hosted``),
 passes deadlines on its clock, rejects and deauthorizes accounts
-(``operator``), and sends signed events with optional duplicates, delays and
-reordering (``delivery``). ``Simulator`` is the one object users hold: the
+(``operator``), pays out to connected accounts' test bank accounts — and
+fails as Stripe's test numbers say (``payouts``) — and sends signed events
+with optional duplicates, delays and reordering (``delivery``). ``Simulator`` is the one object users hold: the
 gateway port, the holder's ``visit``, the operator's actions and the event
 knobs, over one shared world (``state``). ``server`` serves it over HTTP.
 Accounts belong to the platform that created them: ``as_platform`` acts as
@@ -25,6 +26,7 @@ from onboarding_fsm.ports import Clock
 from onboarding_fsm.selfcheck import WANTED
 from onboarding_fsm.settings import SIMULATOR_WEBHOOK_SECRET
 
+from . import catalog
 from .api import StripeApi
 from .delivery import Attempt, Delivery, Outbox, Sink
 from .errors import LinkUnusable, SimulatorError
@@ -146,6 +148,25 @@ class Simulator(SimulatedGateway):
     def create_account_json(self, params: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/accounts`` with Stripe's parameters (nested dict)."""
         return self.api.create_account(params, idempotency_key=idempotency_key)
+
+    def payout(self, account_id: str, amount: int = 1000, currency: str | None = None) -> dict[str, Any]:
+        """``POST /v1/payouts`` for the connected account (the platform's key
+        with ``Stripe-Account: account_id``): the payout object, ``paid`` or
+        ``failed`` at once as the bank account's test number says, with
+        ``payout.*`` events. ``currency`` defaults to the bank account's (else
+        the account's default currency). Refused as Stripe refuses while the
+        account's payouts are disabled or it has no bank account in the currency."""
+        if currency is None:
+            currency = self._payout_currency(account_id)
+        return self.api.create_payout(account_id, {"amount": amount, "currency": currency})
+
+    def _payout_currency(self, account_id: str) -> str:
+        with self._state.lock:
+            acct = self._state.accounts.get(account_id)
+            if acct is None:
+                return catalog.currency(catalog.PLATFORM_COUNTRY)  # Stripe answers for the account itself
+            bank = acct.bank.details if acct.bank is not None else None
+            return (bank.currency if bank is not None else None) or catalog.currency(acct.country)
 
     def add_webhook_endpoint(self, url: str, events: Sequence[str] = WANTED, *, connect: bool = True) -> dict[str, Any]:
         """Register a webhook endpoint as the platform would (``POST

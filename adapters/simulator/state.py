@@ -25,13 +25,14 @@ from typing import Any
 from onboarding_fsm.account import LinkParams, LinkType
 from onboarding_fsm.ports import Clock
 
-from . import catalog
+from . import banks, catalog
 from .catalog import Verdict
 from .delivery import Attempt, Delivery, Outbox
 from .endpoints import WebhookEndpoints
 from .errors import FormError, SimulatorError
 from .idempotency import IdempotencyStore
 from .model import FieldValue, SimAccount
+from .payouts import SimPayout
 from .platforms import DEFAULT_PLATFORM, Platform, key_for
 from .render import render_account, render_capability
 
@@ -74,6 +75,8 @@ class SimState:
         self.idempotency = IdempotencyStore()
         self.accounts: dict[str, SimAccount] = {}
         self.links: dict[str, SimLink] = {}
+        #: payouts to connected accounts' bank accounts (``payouts``)
+        self.payouts: dict[str, SimPayout] = {}
         #: every platform's webhook endpoints (``endpoints``)
         self.endpoints = WebhookEndpoints()
         self.lock = threading.RLock()
@@ -192,7 +195,15 @@ class SimState:
     def apply_values(self, acct: SimAccount, values: Mapping[str, str], now: int) -> None:
         """Values entered by the platform (pre-fill) or the holder, judged by the
         test-mode rules: mismatches ask for a document, OFAC hits put the
-        account under review, some URLs pause capabilities."""
+        account under review, some URLs pause capabilities; an external
+        account replaces the one attached (``banks``; the API checks it first)."""
+        try:
+            bank = banks.parse(values)
+        except banks.BankRefused as exc:
+            raise FormError(str(exc)) from None
+        values = {name: value for name, value in values.items() if not banks.is_bank_field(name)}
+        if bank is not None:
+            acct.attach_bank(bank, now)
         for name, value in values.items():
             if name == "business_type":
                 if value not in catalog.BUSINESS_TYPES:
@@ -241,12 +252,35 @@ class SimState:
             rendered = render_account(acct, self.now())
             req, fut = rendered["requirements"], rendered["future_requirements"]
             key = link.params.fields.value
-            fields = list(req[key])
+            # an open country is asked first: the rest of the form depends on it
+            fields = ["country"] if acct.country_open else []
+            fields += req[key]
             if link.params.future_requirements.value == "include":
                 fields += fut[key]
             if link.params.type is LinkType.ACCOUNT_UPDATE:
                 fields += [f for f in acct.fields if not f.startswith("tos_acceptance.")]
             return tuple(dict.fromkeys(fields))
+
+    def country_of(self, account_id: str) -> str:
+        with self.lock:
+            return self.accounts[account_id].country
+
+    def choose_country(self, account_id: str, country: str) -> None:
+        """The holder picks the country of an account created without one
+        (Stripe's hosted form, when the platform specified neither a country
+        nor capabilities): it applies at once — the form re-renders for it —
+        and is final."""
+        with self.lock:
+            acct = self.accounts[account_id]
+            if not acct.country_open:
+                raise FormError("the account's country is fixed: the form does not ask for it")
+            if country not in catalog.SUPPORTED_COUNTRIES:
+                raise FormError(f"country must be one of {catalog.SUPPORTED_COUNTRIES}, got {country!r}")
+            if acct.business_type in catalog.US_ONLY_BUSINESS_TYPES and country != "US":
+                raise FormError(f"business_type {acct.business_type} is only available for accounts in the US")
+            acct.country, acct.country_open = country, False
+            self.publish(acct)
+        self.after_change()
 
     def provided_fields(self, account_id: str) -> tuple[str, ...]:
         with self.lock:

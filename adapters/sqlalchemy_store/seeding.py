@@ -72,7 +72,7 @@ def _account_row(account_id: str, deadline: int, now: datetime) -> dict[str, Any
         "details_submitted": True, "deauthorized": False, "watermark": now, "link_params": None,
         "link_issued_at": None, "link_expires_at": None, "audit_seq": 0, "audit_head": "0" * 64, "created_at": now,
         "updated_at": now, "synced_at": now, "fetched_at": now, "inaccessible_since": None,
-        "state_since": now,
+        "state_since": now, "eventually_due_left": 0, "future_due": 0, "future_deadline": None,
     }  # fmt: skip
 
 
@@ -118,7 +118,7 @@ _PG_ACCOUNT = {
     "watermark": "now()", "link_params": "NULL", "link_issued_at": "NULL", "link_expires_at": "NULL",
     "audit_seq": "0", "audit_head": "repeat('0', 64)", "created_at": "now()", "updated_at": "now()",
     "synced_at": "now()", "fetched_at": "now()", "inaccessible_since": "NULL",
-    "state_since": "now()",
+    "state_since": "now()", "eventually_due_left": "0", "future_due": "0", "future_deadline": "NULL",
 }  # fmt: skip
 _PG_TIMER = {
     "account_id": "id", "kind": "'deadline'", "due_at": "to_timestamp(deadline)", "fired_at": "NULL",

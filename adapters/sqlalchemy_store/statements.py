@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from onboarding_fsm.account import Account
+from onboarding_fsm.attention import marks
 from onboarding_fsm.audit import Transition, delta_to_dict, outbox_payload
 from onboarding_fsm.events import InboxEntry
 from onboarding_fsm.snapshot import snapshot_to_dict
@@ -210,6 +211,7 @@ class Statements:
         """Parameters for the account insert, or (with ``expected_version``) its update."""
         snap = acct.snapshot
         dt = self.dt
+        flags = marks(snap)  # the attention columns, so its kinds are index scans
         params: dict[str, Any] = {
             "stripe_account_id": acct.stripe_account_id,
             "state": acct.state.value,
@@ -236,6 +238,9 @@ class Statements:
             "fetched_at": dt(acct.fetched_at),
             "inaccessible_since": dt(acct.inaccessible_since),
             "state_since": dt(acct.state_since),
+            "eventually_due_left": flags.eventually_due_left,
+            "future_due": flags.future_due,
+            "future_deadline": dt(flags.future_deadline),
             "requested_capabilities": self.json(list(acct.requested_capabilities)),
         }
         if expected_version is not None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from onboarding_fsm.account import Account
+from onboarding_fsm.attention import AttentionKind, AttentionQuery, Flagged
 from onboarding_fsm.audit import Transition
 from onboarding_fsm.checkpoints import Anchor, AuditEvidence, Checkpoint
 from onboarding_fsm.clock import from_unix
@@ -36,7 +37,7 @@ from onboarding_fsm.runs import RunRecord
 from onboarding_fsm.states import State
 from onboarding_fsm.timers import Timer, TimerBacklog
 
-from . import auditing, limiting, pruning, rows
+from . import attention, auditing, limiting, pruning, rows
 from . import operations as ops
 from . import outbox as delivering
 from .cache import AccountCache
@@ -298,6 +299,18 @@ class SqlStore:
         with self._reading() as conn:
             counts = {State(state): n for state, n in conn.execute(query)}
         return {state: counts.get(state, 0) for state in State}
+
+    def needing_attention(
+        self, kind: AttentionKind, query: AttentionQuery, *, limit: int = 100, after: tuple[datetime, str] | None = None
+    ) -> list[Flagged]:
+        with self._reading() as conn:
+            return attention.flagged(conn, kind, query, limit, after)
+
+    def count_needing_attention(
+        self, kinds: Sequence[AttentionKind], query: AttentionQuery
+    ) -> dict[AttentionKind, int]:
+        with self._reading() as conn:
+            return attention.counts(conn, kinds, query)
 
     def ping(self) -> None:
         with self._reading() as conn:

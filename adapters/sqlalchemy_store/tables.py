@@ -30,6 +30,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from onboarding_fsm.attention import WAITING
+
 from .timeconv import read_dt
 
 
@@ -53,6 +55,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 metadata = MetaData()
+
+# 0006: the rows each kind of ``attention`` lists, as the partial indexes' predicates; a query
+# repeats the same text (SQLite uses a partial index only when the query has its terms verbatim)
+WAITING_ROWS = text("state IN (" + ", ".join(f"'{s.value}'" for s in WAITING) + ")")
+EVENTUALLY_DUE_ROWS = text("state = 'verified' AND eventually_due_left > 0")
+FUTURE_ROWS = text("future_due > 0")
+UNFIRED = text("fired_at IS NULL")
 
 accounts = Table(
     "ofsm_accounts",
@@ -90,9 +99,21 @@ accounts = Table(
     Column("inaccessible_since", UTCDateTime()),
     # 0005: when it entered its current state (time-in-state metrics, "stuck" views)
     Column("state_since", UTCDateTime()),
+    # 0006: from the snapshot (``attention.marks``): eventually_due not currently_due,
+    # future_requirements owed (currently_due or eventually_due), and their deadline
+    Column("eventually_due_left", Integer, nullable=False, server_default="0"),
+    Column("future_due", Integer, nullable=False, server_default="0"),
+    Column("future_deadline", UTCDateTime()),
     # no index on synced_at: reconciliation scans rarely, ingestion writes it every event
     Index("ix_ofsm_accounts_state", "state"),
-)
+    # 0006: one per kind of ``attention``, each holding only the rows it lists, in its order
+    Index("ix_ofsm_accounts_waiting", "state_since", "stripe_account_id", sqlite_where=WAITING_ROWS,
+          postgresql_where=WAITING_ROWS),
+    Index("ix_ofsm_accounts_eventually_due", "stripe_account_id", sqlite_where=EVENTUALLY_DUE_ROWS,
+          postgresql_where=EVENTUALLY_DUE_ROWS),
+    Index("ix_ofsm_accounts_future", "future_deadline", "stripe_account_id", sqlite_where=FUTURE_ROWS,
+          postgresql_where=FUTURE_ROWS),
+)  # fmt: skip
 
 transitions = Table(
     "ofsm_transitions",
@@ -193,6 +214,8 @@ timers = Table(
         sqlite_where=text("fired_at IS NULL"),
         postgresql_where=text("fired_at IS NULL"),
     ),
+    # 0006: overdue timers (due long ago, whenever they wake) in due order: ``attention``, ``status``
+    Index("ix_ofsm_timers_due", "due_at", "account_id", sqlite_where=UNFIRED, postgresql_where=UNFIRED),
 )
 
 creation_intents = Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,8 @@ from alembic.config import Config
 from adapters.sqlalchemy_store import SqlStore
 from adapters.sqlalchemy_store.store import MIGRATIONS
 from adapters.sqlalchemy_store.tables import accounts, timers, transitions
+from adapters.sqlalchemy_store.timeconv import read_dt
+from onboarding_fsm.attention import AttentionKind, AttentionQuery
 from onboarding_fsm.audit import GENESIS, Cause, Transition, delta_to_dict, digest, seal, verify_chain
 from onboarding_fsm.snapshot import AccountSnapshot, Requirements, snapshot_to_dict
 from onboarding_fsm.states import Source, State, Trigger
@@ -22,10 +24,18 @@ from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
 from tests.conftest import START
 
 DUE = START + timedelta(days=3)
+FUTURE = START + timedelta(days=60)
 SNAPSHOT = AccountSnapshot(
     id="acct_old",
     country="US",
-    requirements=Requirements(currently_due=("individual.dob.day",), current_deadline=DUE),
+    requirements=Requirements(
+        currently_due=("individual.dob.day",),
+        eventually_due=("individual.dob.day", "individual.id_number"),
+        current_deadline=DUE,
+    ),
+    future_requirements=Requirements(
+        currently_due=("company.tax_id",), eventually_due=("company.tax_id", "company.phone"), current_deadline=FUTURE
+    ),
     platform_ref="seller-old",
 )
 
@@ -74,6 +84,7 @@ def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[t
     """Rows as the schema at ``revision`` holds them (only its columns)."""
     timer_extra = {"wake_at": DUE, "attempts": 0} if revision >= "0002" else {}
     records = chain()
+    since = {"state_since": records[-1].at} if revision >= "0005" else {}  # as 0.4 writes it
     with store.engine.begin() as conn:
         conn.execute(
             sa.insert(accounts).values(
@@ -82,6 +93,7 @@ def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[t
                 snapshot=snapshot_to_dict(SNAPSHOT), charges_enabled=False, payouts_enabled=False,
                 details_submitted=False, deauthorized=False, watermark=START, link_issued_at=START,
                 audit_seq=2, audit_head=records[-1].hash, created_at=START, updated_at=START, synced_at=START,
+                **since,
             )
         )  # fmt: skip
         for r in records:
@@ -103,7 +115,7 @@ def populate(store: SqlStore, revision: str = "0001") -> list:  # type: ignore[t
     return records
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005"])
 def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(store: SqlStore, revision: str) -> None:
     upgrade(store, revision)
     records = populate(store, revision)
@@ -116,6 +128,7 @@ def test_an_earlier_revision_upgrades_to_head_keeping_accounts_audit_and_timers(
     )  # fmt: skip
     assert account.fetched_at is None and account.inaccessible_since is None  # not known for older rows
     assert account.state_since == records[-1].at  # 0005 backfills it from the trail
+    assert marked(store) == {"acct_old": (1, 2, FUTURE)}  # 0006 from the stored snapshot
     history = store.history("acct_old")
     assert history == records  # every field, hashes untouched
     assert verify_chain("acct_old", history, account.audit_head).ok
@@ -153,3 +166,53 @@ def test_an_upgraded_trail_is_sealed_as_it_was_and_grows_in_the_new_layout(store
     assert sealed is not None and sealed.records == 2
     assert [t.hash for t in store.history("acct_old")] == [r.hash for r in records]
     assert list(verify(store.checkpoints(), store.sealed(1), None)) == []
+
+
+def marked(store: SqlStore) -> dict[str, tuple[int, int, datetime | None]]:
+    """The attention columns (0006) per account."""
+    a = accounts.c
+    query = sa.select(a.stripe_account_id, a.eventually_due_left, a.future_due, a.future_deadline)
+    with store.engine.connect() as conn:
+        return {r[0]: (r[1], r[2], read_dt(r[3])) for r in conn.execute(query)}
+
+
+def test_0006_marks_existing_accounts_from_their_stored_snapshots(store: SqlStore) -> None:
+    """Every row is backfilled as a fresh write would mark it, whatever its
+    snapshot holds (an old API version's has no future_requirements); the
+    audit trail stays as it was; the attention queries see the rows at once."""
+    upgrade(store, "0005")
+    records = populate(store, "0005")
+    plain = AccountSnapshot(id="acct_plain", requirements=Requirements(eventually_due=("x",), currently_due=("x",)))
+    legacy_shape = snapshot_to_dict(AccountSnapshot(id="acct_legacy", requirements=Requirements(eventually_due=("y",))))
+    del legacy_shape["future_requirements"]
+    undated = AccountSnapshot(id="acct_undated", future_requirements=Requirements(eventually_due=("z",)))
+    with store.engine.begin() as conn:
+        for account_id, state, snapshot in (
+            ("acct_plain", "verified", snapshot_to_dict(plain)),
+            ("acct_legacy", "verified", legacy_shape),
+            ("acct_undated", "verified", snapshot_to_dict(undated)),
+        ):
+            conn.execute(
+                sa.insert(accounts).values(
+                    stripe_account_id=account_id, platform_ref=f"ref-{account_id}", state=state, reason="r",
+                    version=1, livemode=False, requested_capabilities=[], snapshot=snapshot, charges_enabled=True,
+                    payouts_enabled=True, details_submitted=True, deauthorized=False, audit_seq=0,
+                    audit_head="0" * 64, created_at=START, updated_at=START, synced_at=START, state_since=START,
+                )
+            )  # fmt: skip
+    store.migrate()
+    assert marked(store) == {
+        "acct_old": (1, 2, FUTURE),
+        "acct_plain": (0, 0, None),
+        "acct_legacy": (1, 0, None),
+        "acct_undated": (0, 1, None),
+    }
+    assert store.history("acct_old") == records
+    later = START + timedelta(days=30)
+    query = AttentionQuery(stuck_before=later, overdue_before=later)
+    future = store.needing_attention(AttentionKind.FUTURE_REQUIREMENTS, query)
+    assert [(f.account_id, f.count, f.at) for f in future] == [("acct_old", 2, FUTURE), ("acct_undated", 1, None)]
+    assert [f.account_id for f in store.needing_attention(AttentionKind.EVENTUALLY_DUE, query)] == ["acct_legacy"]
+    assert [f.account_id for f in store.needing_attention(AttentionKind.STUCK, query)] == ["acct_old"]
+    overdue = store.needing_attention(AttentionKind.TIMER_OVERDUE, query)
+    assert [(f.account_id, f.timer, f.at) for f in overdue] == [("acct_old", TimerKind.DEADLINE, DUE)]

@@ -59,9 +59,13 @@ OPERATIONS = {("POST", "/v1/accounts"), ("GET", "/v1/accounts"), ("GET", "/v1/ac
               # the self-check's (``onboarding-fsm doctor``), and how a set-up is made and broken
               ("GET", "/v1/webhook_endpoints"), ("POST", "/v1/webhook_endpoints"),
               ("GET", "/v1/webhook_endpoints/{webhook_endpoint}"), ("POST", "/v1/webhook_endpoints/{webhook_endpoint}"),
-              ("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}")}  # fmt: skip
+              ("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}"),
+              # payouts on a connected account (``Stripe-Account``): how a platform meets a bad bank account
+              ("POST", "/v1/payouts"), ("GET", "/v1/payouts/{payout}")}  # fmt: skip
 EVENT_OBJECTS = {"account.updated": "account", "capability.updated": "capability",
-                 "account.application.deauthorized": "application"}  # fmt: skip
+                 "account.application.deauthorized": "application", "payout.created": "payout",
+                 "payout.paid": "payout", "payout.failed": "payout",
+                 "account.external_account.updated": "bank_account"}  # fmt: skip
 #: marks a request the scenario sends wrong on purpose (Stripe must refuse it)
 ON_PURPOSE = "X-Invalid-On-Purpose"
 
@@ -91,9 +95,23 @@ def _strict(schema: Any) -> None:
         _strict(schema["additionalProperties"])
 
 
+def _bank_dictionary(document: dict[str, Any]) -> None:
+    """``external_account`` on the account endpoints is "a token, or a
+    dictionary, as documented for bank account creation", yet typed a string
+    (``x-stripeBypassValidation``): judge it by the token-or-dictionary schema
+    the description gives that same parameter elsewhere (``bank_account`` on
+    ``POST /v1/accounts``)."""
+    bodies = [document["paths"][path]["post"]["requestBody"]["content"][FORM]["schema"]["properties"]
+              for path in ("/v1/accounts", "/v1/accounts/{account}")]  # fmt: skip
+    for properties in bodies:
+        if properties["external_account"].get("x-stripeBypassValidation"):
+            properties["external_account"] = bodies[0]["bank_account"]
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(gzip.decompress(SPEC_FILE.read_bytes()))
+    _bank_dictionary(document)
     for schema in document["components"]["schemas"].values():
         _strict(schema)
     for item in document["paths"].values():
@@ -319,6 +337,9 @@ class OverHttp:
             "retrieve_webhook_endpoint": lambda: v1.webhook_endpoints.retrieve(args[0], None, options),
             "update_webhook_endpoint": lambda: v1.webhook_endpoints.update(args[0], args[1], options),
             "delete_webhook_endpoint": lambda: v1.webhook_endpoints.delete(args[0], None, options),
+            # the connected account goes in the ``Stripe-Account`` header
+            "create_payout": lambda: v1.payouts.create(args[1], {**options, "stripe_account": args[0]}),
+            "retrieve_payout": lambda: v1.payouts.retrieve(args[1], None, {**options, "stripe_account": args[0]}),
         }[op]
         try:
             return 200, run().to_dict()
@@ -372,7 +393,9 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
             {"country": "GB", "business_type": "company", "company": {"name": "Ltd"}, "capabilities": CAPS},
         )["id"]
     )
-    ids.append(expect(mine, 200, "create_account", {"country": "DE"})["id"])  # nothing requested yet
+    ids.append(expect(mine, 200, "create_account", {"country": "DE", "type": "custom"})["id"])  # nothing requested yet
+    open_country = expect(mine, 200, "create_account", {"type": "express"})["id"]  # no country: the holder chooses
+    ids.append(open_country)
     ids.append(
         expect(
             mine,
@@ -464,6 +487,10 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
     sim.visit(mine.gateway.create_account_link(request).url).complete()
     update = LinkRequest(custom, LinkParams(type=LinkType.ACCOUNT_UPDATE), URLS["refresh_url"], URLS["return_url"])
     sim.visit(mine.gateway.create_account_link(update).url).complete({"individual.address.line1": "address_no_match"})
+    chosen = LinkRequest(open_country, LinkParams(), *URLS.values())
+    sim.visit(mine.gateway.create_account_link(chosen).url).complete({"country": "GB"})
+    assert expect(mine, 200, "retrieve_account", open_country)["country"] == "GB"
+    mine.gateway.create_account(NewAccount("engine-2", None, (), type="express"), idempotency_key="engine-2")
 
     company = LinkRequest(ids[6], LinkParams(fields=LinkFields.EVENTUALLY_DUE), *URLS.values())
     sim.visit(mine.gateway.create_account_link(company).url).complete({"company.tax_id": "000000000"})  # pending
@@ -501,6 +528,30 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
     deleted = expect(mine, 200, "delete_webhook_endpoint", platform["id"])
     assert deleted == {"id": platform["id"], "object": "webhook_endpoint", "deleted": True}
     expect(mine, 404, "delete_webhook_endpoint", platform["id"])
+
+    # payouts on a connected account: paid, failed (the bank account errored), refused
+    bank = {"object": "bank_account", "account_number": "000111111116", "routing_number": "110000000",
+            "country": "US", "currency": "usd", "account_holder_type": "individual"}  # fmt: skip
+    payee = expect(mine, 200, "create_account", {"country": "US", "type": "custom", "capabilities": CAPS,
+                   "business_type": "individual", "individual": PERSON, **PREFILL, "external_account": bank})["id"]  # fmt: skip
+    expect(mine, 400, "create_payout", payee, {"amount": 1000, "currency": "usd"})  # not onboarded: payouts disabled
+    sim.visit(mine.gateway.create_account_link(LinkRequest(payee, LinkParams(), *URLS.values())).url).complete()
+    failed = expect(mine, 200, "create_payout", payee, {"amount": 1000, "currency": "usd", "description": "weekly",
+                    "metadata": {"run": "7"}, "statement_descriptor": "SHOP"}, key="payout-1")  # fmt: skip
+    assert (failed["status"], failed["failure_code"]) == ("failed", "no_account")
+    assert expect(mine, 200, "retrieve_payout", payee, failed["id"]) == failed
+    errored = expect(mine, 200, "retrieve_account", payee)
+    assert errored["external_accounts"]["data"][0]["status"] == "errored" and not errored["payouts_enabled"]
+    expect(mine, 400, "create_payout", payee, {"amount": 1000, "currency": "usd"})  # stopped until replaced
+    expect(mine, 400, "update_account", payee, {"external_account": {**bank, "account_number": "123456789012"}})
+    expect(mine, 200, "update_account", payee, {"external_account": {**bank, "account_number": "000123456789"}})
+    paid = expect(mine, 200, "create_payout", payee, {"amount": 500, "currency": "usd", "method": "standard"})
+    assert paid["status"] == "paid"
+    expect(mine, 400, "create_payout", payee, {"amount": 500, "currency": "eur"})  # no bank account in eur
+    expect(mine, 400, "create_payout", payee, {"currency": "usd"}, invalid=True)
+    expect(other, 403, "create_payout", payee, {"amount": 500, "currency": "usd"})
+    expect(mine, 404, "retrieve_payout", payee, "po_doesnotexist")
+    expect(other, 403, "retrieve_payout", payee, paid["id"])
 
     # Stripe acting on its own, and time passing: what the events carry
     sim.visit(mine.gateway.create_account_link(LinkRequest(standard, LinkParams(), *URLS.values())).url).complete()
@@ -584,6 +635,14 @@ class JudgedApi:
     def delete_webhook_endpoint(self, endpoint_id: str) -> Any:
         path = f"/v1/webhook_endpoints/{endpoint_id}"
         return self._call("DELETE", path, {}, lambda: self.api.delete_webhook_endpoint(endpoint_id))
+
+    def create_payout(self, account_id: str, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        run = lambda: self.api.create_payout(account_id, params, idempotency_key=idempotency_key)  # noqa: E731
+        return self._call("POST", "/v1/payouts", params, run)
+
+    def retrieve_payout(self, account_id: str, payout_id: str) -> Any:
+        path = f"/v1/payouts/{payout_id}"
+        return self._call("GET", path, {}, lambda: self.api.retrieve_payout(account_id, payout_id))
 
 
 def test_every_in_process_answer_conforms(clock: FakeClock) -> None:

@@ -138,7 +138,9 @@ def test_a_webhook_before_the_commit_leaves_the_same_account(world: World) -> No
         ({"capabilities": ["card_payments"]}, ()),
     ],
 )
-def test_bad_updates_are_refused_and_change_nothing(world: World, params: object, capabilities: tuple[str, ...]) -> None:
+def test_bad_updates_are_refused_and_change_nothing(
+    world: World, params: object, capabilities: tuple[str, ...]
+) -> None:
     acct = world.create("bad-update")
     history = world.engine.history(acct)
     calls = world.sim.calls["update_account"]

@@ -84,3 +84,30 @@ def test_switching_to_stripe_is_settings_only(stack: Stack, db_url: str) -> None
     account = engine.create_account("by-settings", "US", ["transfers"])
     assert stack.sim.retrieve_account(account.stripe_account_id).platform_ref == "by-settings"
     assert engine.issue_link(account.stripe_account_id).url.startswith(stack.simulated.url)
+
+
+def test_updates_and_new_capabilities_through_the_sdk(stack: Stack) -> None:
+    """Issue 11 over Stripe's wire: the SDK adapter sends the update, the
+    engine records it with the Request-Id; Stripe's own lock refusal (for
+    an account whose link the engine never saw) lands in the error tree."""
+    engine = stack.engine
+    acct = engine.create_account("sdk-update", "US", ["transfers"]).stripe_account_id
+    updated = engine.update_account(acct, {"business_profile": {"mcc": "5734"}}, actor="ops")
+    record = engine.history(acct)[-1]
+    assert (record.trigger.value, record.actor) == ("update", "ops")
+    assert record.request_id and record.request_id.startswith("req_")
+    assert "business_profile.mcc" not in updated.snapshot.requirements.currently_due
+    grown = engine.request_capabilities(acct, ["card_payments"])
+    assert grown.requested_capabilities == ("transfers", "card_payments")
+    assert grown.snapshot.capability("card_payments") == "inactive"
+
+    express = engine.create_account("sdk-locked", "US", ["transfers"], type="express").stripe_account_id
+    engine.issue_link(express)
+    with pytest.raises(StripeRequestFailed) as refused:  # past the engine's own check: Stripe refuses too
+        stack.gateway.update_account(express, {"individual": {"first_name": "Jenny"}})
+    assert refused.value.http_status == 400
+
+
+def test_an_account_without_country_through_the_sdk(stack: Stack) -> None:
+    account = stack.engine.create_account("sdk-no-country", type="express")
+    assert account.snapshot.country == "US"  # Stripe's default: the platform's country
