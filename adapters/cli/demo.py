@@ -181,6 +181,15 @@ def future_included(d: Demo) -> str:
     return acct
 
 
+def left_halfway(d: Demo) -> str:
+    acct = d.create("left-halfway")
+    session = d.sim.visit(d.engine.issue_link(acct).url)
+    session.submit({"business_type": "individual", "individual": {"first_name": "Jenny"}})
+    session.save_for_later()
+    d.engine.handle_return(acct)  # and the holder never comes back: see "needs attention" below
+    return acct
+
+
 SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
     ("up-front onboarding in one visit", upfront),
     ("incremental onboarding (eventually_due still listed)", incremental),
@@ -195,7 +204,31 @@ SCENARIOS: list[tuple[str, Callable[[Demo], str]]] = [
     ("pre-filled after creation; identity locked once the first link exists", updated_later),
     ("a capability requested later: owed again, collected by a new link", capability_later),
     ("future requirements collected early with future_requirements=include", future_included),
+    ("saved for later and never finished", left_halfway),
 ]
+
+
+def needs_attention(demo: Demo, out: TextIO) -> None:
+    """Item 7: eight days on, with no worker sweeping, what an operator should look at."""
+    upfront_account = demo.engine.find_account(f"demo-{demo.run}-upfront")
+    assert upfront_account is not None
+    demo.sim.add_future_requirements(
+        upfront_account.stripe_account_id,
+        ["individual.verification.additional_document"],
+        demo.clock.now() + timedelta(days=40),
+    )
+    quiet = demo.create("gone-quiet")
+    demo.engine.issue_link(quiet)  # the holder closes the tab: only the abandonment timer will notice
+    demo.sim.delivery.hold = True  # nothing reaches the engine meanwhile
+    demo.clock.advance(timedelta(days=8))
+    summary = demo.engine.attention.summary()
+    counts = ", ".join(f"{kind.value} {n}" for kind, n in summary.counts.items())
+    out.write(f"Eight days later, no worker sweeping: {summary.total} need attention in this database ({counts})\n")
+    mine = f"demo-{demo.run}-"
+    for item in demo.engine.attention.stream():
+        if item.platform_ref.startswith(mine):
+            out.write(f"    {item.kind.value:<19} {item.account_id}  {item.state.value:<19} {item.why}\n")
+    out.write("\n")
 
 
 def run(settings: Settings, out: TextIO | None = None) -> int:
@@ -220,6 +253,7 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
             out.write(f"    {step} {cause_text(t)}  {t.reason}\n")
         out.write("\n")
         last = account_id
+    needs_attention(demo, out)
     sealed = engine.audit.checkpoint()
     report = engine.verify_audit()
     out.write(
@@ -233,6 +267,7 @@ def run(settings: Settings, out: TextIO | None = None) -> int:
     out.write("List accounts:               onboarding-fsm accounts\n")
     out.write("Verify the audit trail:      onboarding-fsm audit verify\n")
     out.write("Ask the trail:               onboarding-fsm audit transitions --to past_due --all\n")
+    out.write("Accounts needing attention:  onboarding-fsm attention --kind stuck --kind timer_overdue\n")
     out.write("Export it, check it offline: onboarding-fsm audit export -o trail.jsonl && "
               "python -m onboarding_fsm.exportcheck trail.jsonl\n")  # fmt: skip
     return 0 if report.ok else 1

@@ -23,13 +23,13 @@ def test_demo_runs_every_scenario_and_says_where_the_data_is(
     db = tmp_path / "demo.sqlite3"
     code, out = run(capsys, "demo", "--database", f"sqlite:///{db}")
     assert code == 0, out
-    for n in range(1, 11):
+    for n in range(1, 15):
         assert f"[{n}] " in out
     assert "final=verified" in out and "final=disabled" in out
     # past_due learnt by the deadline timer's own fetch, no webhook
     assert "verified -> past_due            sync        scheduler timer:future_deadline@" in out
     assert str(db) in out
-    assert "Audit trail verified: 11 chain(s), " in out and "; 0 problem(s)." in out
+    assert "Audit trail verified: 16 chain(s), " in out and "; 0 problem(s)." in out
     # every transition in the demo database carries a cause: a reference (event,
     # timer, Stripe request) or an actor
     engine = build_engine(Settings(database_url=f"sqlite:///{db}"))
@@ -38,6 +38,11 @@ def test_demo_runs_every_scenario_and_says_where_the_data_is(
     assert [t for t in records if not (t.source_ref or t.request_id or t.actor)] == []
     assert all(t.request_id for t in records if t.source in (Source.API, Source.RETURN, Source.REFRESH))
     assert "onboarding-fsm history acct_" in out
+    # issue 11: items 1, 2, 4 and 7 are shown
+    assert "refused after the first link: individual (IdentityLocked)" in out
+    assert "verified -> returned_incomplete update      api - ops" in out
+    assert "future_requirements after the include link: []" in out
+    assert "no worker sweeping:" in out and "timer_overdue       acct_" in out and "stuck               acct_" in out
 
 
 def test_history_accounts_and_audit_commands(
@@ -47,14 +52,14 @@ def test_history_accounts_and_audit_commands(
     monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", f"sqlite:///{db}")
     assert run(capsys, "demo")[0] == 0
     code, listing = run(capsys, "accounts")
-    assert code == 0 and listing.count("acct_") == 11
+    assert code == 0 and listing.count("acct_") == 16
     account = listing.split()[0]
     code, history = run(capsys, "history", account)
     assert code == 0 and "created" in history and "create" in history
     code, as_json = run(capsys, "history", account, "--json")
     assert code == 0 and as_json.startswith("{")
     code, verified = run(capsys, "audit", "verify")
-    assert code == 0 and verified.startswith("11 account chain(s), ") and verified.endswith(" 0 problem(s)\n")
+    assert code == 0 and verified.startswith("16 account chain(s), ") and verified.endswith(" 0 problem(s)\n")
     code, fired = run(capsys, "check-deadlines", "--operator", "alice")
     assert code == 0 and "transition(s) fired (run sweep_" in fired and "operator:alice" in fired
 
@@ -155,7 +160,7 @@ def test_the_auditors_commands(
     code, out = stdout(capsys, "audit", "transitions", "--trigger", "deadline", "--json", "--all")
     assert code == 0 and all(json.loads(line)["trigger"] == "deadline" for line in out.splitlines())
     code, out = stdout(capsys, "audit", "state-at", "2100-01-01T00:00:00+00:00")
-    assert code == 0 and out.count("acct_") == 11
+    assert code == 0 and out.count("acct_") == 16
     code, out = stdout(capsys, "audit", "state-at", "2000-01-01T00:00:00+00:00")
     assert code == 0 and out == ""  # nothing existed then
     code, out = stdout(capsys, "inbox", "--outcome", "applied", "--limit", "500")
