@@ -13,7 +13,10 @@ the platform should look at, in four kinds, most urgent first.
   on the strength of an unrelated write.
 * ``future_requirements``: Stripe announced fields (``future_requirements``
   currently_due or eventually_due) that become due at its deadline; the
-  soonest deadline first, those with no deadline last.
+  soonest deadline first, those with no deadline last. Disabled accounts are
+  left out: Stripe disabled them, or they left the platform (a detached
+  account is disabled for good and keeps its last snapshot), so nobody can
+  collect what was announced, and they would stay listed forever.
 * ``eventually_due``: verified under the incremental policy with
   ``eventually_due`` fields left, which a volume threshold will make
   currently due. Under the up-front policy such an account is not verified

@@ -68,8 +68,8 @@ class Engine:
         self._timers = TimerSweep(self._tx, gateway, self.throttle)
         self._creation = AccountCreation(self._tx, gateway)
         self._links = LinkIssuing(self._tx, gateway)
-        self._updates = AccountUpdate(self._tx, gateway)
         self._fetching = Fetching(self._tx, gateway)
+        self._updates = AccountUpdate(self._tx, gateway, self._fetching)
         #: the auditor's calls: queries across accounts and time, exports, checkpoints
         self.audit = AuditTrail(store, clock, config)
         #: accounts that need attention: timers overdue, stuck, future requirements, eventually_due left
@@ -170,13 +170,16 @@ class Engine:
         *,
         capabilities: Sequence[str] = (),
         actor: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Account:
         """Pre-fill more or request capabilities (Stripe's update parameters),
         then move to what Stripe reports, audited as an ``update``. Identity
-        fields are refused (``IdentityLocked``) once a link was issued on an
-        account where Stripe collects requirements: Stripe locks them then."""
+        fields and the bank account are refused (``IdentityLocked``) once a
+        link exists on an account where Stripe collects requirements: Stripe
+        locks them then. ``idempotency_key`` makes a retry after a timeout safe."""
         update = updates.checked(params, capabilities)
-        return self._updates.apply(self._require(account_id), update, Cause(Source.API, actor=actor))
+        cause = Cause(Source.API, actor=actor)
+        return self._updates.apply(self._require(account_id), update, cause, idempotency_key=idempotency_key)
 
     def request_capabilities(self, account_id: str, names: Sequence[str], *, actor: str | None = None) -> Account:
         """Request capabilities later (``update_account``); new requirements

@@ -70,9 +70,9 @@ def new_account(
     names = capability_names(capabilities)
     if country is None and names:
         raise InvalidInput(
-            "pass country when requesting capabilities: Stripe then fixes the country to the platform's and "
-            "the holder cannot choose it; to let the holder choose, create without both and request "
-            "capabilities once they did (Engine.request_capabilities)"
+            "pass country when requesting capabilities: Stripe would fix the country to the platform's and "
+            "the holder could not choose it; to let the holder choose, create an account with a Stripe-hosted "
+            "dashboard without both (Stripe then requests its capabilities itself)"
         )
     if controller is not None and account_type is not None:
         raise InvalidInput("pass controller properties or the legacy type, not both")
@@ -82,6 +82,13 @@ def new_account(
         raise InvalidInput(f"type must be one of {sorted(ACCOUNT_TYPES)}")
     if business_type is not None and business_type not in BUSINESS_TYPES:
         raise InvalidInput(f"business_type must be one of {sorted(BUSINESS_TYPES)}")
+    dashboard = controller.get("stripe_dashboard") if isinstance(controller, Mapping) else None
+    no_dashboard = account_type == "custom" or (isinstance(dashboard, Mapping) and dashboard.get("type") == "none")
+    if no_dashboard and not names:
+        raise InvalidInput(
+            "an account without a Stripe-hosted dashboard (custom, or controller.stripe_dashboard.type=none) "
+            "needs its capabilities requested at creation: Stripe requires them"
+        )
     if prefill is not None and not isinstance(prefill, Mapping):
         raise InvalidInput("prefill must be a mapping of Stripe account parameters")
     if prefill and "metadata" in prefill:

@@ -45,23 +45,27 @@ OWING = frozenset({State.CREATED, State.LINK_ISSUED, State.RETURNED_INCOMPLETE, 
 def profile(account: Account, config: EngineConfig) -> LinkParams:
     """The link behind "edit my profile".
 
-    An ``account_update`` link where Stripe allows one (the platform collects
-    requirements, no Stripe-hosted dashboard) and the holder has submitted
-    their details once; otherwise an ``account_onboarding`` link while
-    something is still owed (it collects that); otherwise a refusal: such a
-    holder edits their details in their Stripe Dashboard, not through us.
+    While something is owed, an ``account_onboarding`` link (Stripe's guide
+    collects outstanding requirements with it); else an ``account_update``
+    link where Stripe allows one (the platform collects requirements, no
+    Stripe-hosted dashboard) and the holder submitted their details once;
+    else a refusal saying where such a holder edits their details.
     """
     snapshot = account.snapshot
     if account.detached or account.state is State.DISABLED:
         raise LinkNotAllowed(f"account {account.stripe_account_id} is disabled: there is no profile to edit")
-    if snapshot.platform_collects_requirements and not snapshot.has_stripe_dashboard and snapshot.details_submitted:
-        return params(config, LinkType.ACCOUNT_UPDATE)
     if account.state in OWING:
         return params(config)
+    if snapshot.platform_collects_requirements and not snapshot.has_stripe_dashboard and snapshot.details_submitted:
+        return params(config, LinkType.ACCOUNT_UPDATE)
+    where = (
+        "in their Stripe Dashboard"
+        if snapshot.has_stripe_dashboard
+        else "through Stripe's embedded account management component (the account has no Stripe-hosted dashboard)"
+    )
     raise LinkNotAllowed(
-        f"account {account.stripe_account_id} has a Stripe-hosted dashboard (Stripe collects its requirements): "
-        "its holder edits their details there; Stripe allows account_update links only where the platform "
-        "collects requirements"
+        f"account {account.stripe_account_id}: Stripe collects its requirements, so Stripe allows no "
+        f"account_update link for it; its holder edits their details {where}"
     )
 
 

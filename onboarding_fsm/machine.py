@@ -41,10 +41,11 @@ EDGES: tuple[tuple[Trigger, tuple[State, ...], tuple[State, ...]], ...] = (
     (Trigger.SYNC, (S.LINK_ISSUED,), (S.LINK_ISSUED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
     (Trigger.SYNC, _CLASSIFIED, _CLASSIFIED),
     # the platform's own change, applied as Stripe answers it (a sync's rules,
-    # always recorded); disabled accounts take no updates
+    # always recorded); the engine asks for none on a disabled account, but one
+    # disabled while Stripe was being asked still gets its record
     (Trigger.UPDATE, (S.CREATED,), (S.CREATED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
     (Trigger.UPDATE, (S.LINK_ISSUED,), (S.LINK_ISSUED, S.VERIFIED, S.PAST_DUE, S.DISABLED)),
-    (Trigger.UPDATE, (S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE), _CLASSIFIED),
+    (Trigger.UPDATE, _CLASSIFIED, _CLASSIFIED),
     (Trigger.DEADLINE, (S.CREATED, S.LINK_ISSUED, S.RETURNED_INCOMPLETE, S.VERIFIED), (S.PAST_DUE,)),
     (Trigger.ABANDON, (S.LINK_ISSUED,), (S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE)),
     (Trigger.DEAUTHORIZE, _ANY, (S.DISABLED,)),

@@ -3,9 +3,11 @@
 Stripe lets the platform update an account (pre-fill more, request new
 capabilities) until, on accounts where *Stripe* collects requirements
 (Express, Standard, controller ``requirement_collection=stripe``), the first
-Account Link is created: from then on identity information is the holder's
-and Stripe refuses the platform's changes. The engine refuses them first,
-with a typed error, before anything is sent (``IdentityLocked``).
+Account Link is created: from then on the business type, the company, the
+individual and the bank account are the holder's, and Stripe refuses the
+platform's changes; the terms of service acceptance is never the platform's
+to set there. The engine refuses them first, with a typed error, before
+anything is sent (``IdentityLocked``, ``UpdateNotAllowed``).
 
 The audit record names what changed — parameter *names* (``individual.dob.day``),
 never values, which may be identity data — and the capabilities requested.
@@ -26,7 +28,7 @@ from .errors import IdentityLocked, InvalidInput, UpdateNotAllowed
 from .moves import Change, move
 from .policy import Policy
 from .snapshot import AccountSnapshot
-from .states import Trigger
+from .states import State, Trigger
 
 #: Stripe's update parameters the engine passes on (``country``, ``controller``
 #: and ``type`` cannot change; ``metadata`` carries the engine's reference)
@@ -45,8 +47,11 @@ UPDATABLE = frozenset(
         "tos_acceptance",
     }
 )
-#: what Stripe locks after the first link where it collects requirements
-IDENTITY = frozenset({"business_type", "company", "individual", "documents"})
+#: what Stripe stops the platform from changing once an Account Link (or
+#: Session) exists, where Stripe collects requirements (its update parameters' docs)
+LOCKED_AFTER_LINK = frozenset({"business_type", "company", "external_account", "individual"})
+#: what only a platform that collects requirements may set, at any time
+PLATFORM_COLLECTED_ONLY = frozenset({"tos_acceptance"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +109,25 @@ def checked(params: Any, capabilities: Iterable[str] = ()) -> Update:
 
 
 def allowed(account: Account, update: Update) -> Update:
-    """The update, if Stripe would take it from the platform now; else the typed refusal."""
-    if account.detached:
-        raise UpdateNotAllowed(f"account {account.stripe_account_id} is detached (deauthorized or deleted)")
-    stripe_collects = not account.snapshot.platform_collects_requirements
-    if stripe_collects and account.link_issued_at is not None:
-        locked = tuple(sorted(n for n in update.params if n in IDENTITY))
+    """The update, if Stripe would take it from the platform now; else the typed refusal.
+
+    A link was created if the engine issued one or if the holder submitted
+    their details (Stripe's form is the only way there where Stripe collects
+    requirements: an adopted account, a link whose commit failed)."""
+    if account.detached or account.state is State.DISABLED:
+        raise UpdateNotAllowed(
+            f"account {account.stripe_account_id} is disabled ({account.reason}): onboarding cannot change it"
+        )
+    if account.snapshot.platform_collects_requirements:
+        return update
+    reserved = sorted(n for n in update.params if n in PLATFORM_COLLECTED_ONLY)
+    if reserved:
+        raise UpdateNotAllowed(
+            f"account {account.stripe_account_id}: {', '.join(reserved)} can only be set where the platform "
+            "collects requirements (controller.requirement_collection=application); Stripe collects them here"
+        )
+    if account.link_issued_at is not None or account.snapshot.details_submitted:
+        locked = tuple(sorted(n for n in update.params if n in LOCKED_AFTER_LINK))
         if locked:
             raise IdentityLocked(account.stripe_account_id, locked)
     return update

@@ -196,10 +196,16 @@ def create_app(
                 "This account cannot be used right now, so there are no details to edit.",
                 409,
             )
-        if account.snapshot.has_stripe_dashboard and account.state not in OWING:
+        if account.state not in OWING and not account.snapshot.platform_collects_requirements:
+            if account.snapshot.has_stripe_dashboard:
+                return page(
+                    "Edit your details in your Stripe Dashboard",
+                    "Stripe keeps this account's details: sign in to your Stripe Dashboard to edit them.",
+                    409,
+                )
             return page(
-                "Edit your details in your Stripe Dashboard",
-                "Stripe keeps this account's details: sign in to your Stripe Dashboard to edit them.",
+                "Your details are managed by Stripe",
+                "Stripe keeps this account's details; the platform's account settings page lets you edit them.",
                 409,
             )
         return _failure(exc)

@@ -5,10 +5,15 @@ accounts where it collects requirements; the engine refuses them first."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
-from onboarding_fsm import IdentityLocked, InvalidInput, State, Trigger
+from onboarding_fsm import IdentityLocked, InvalidInput, State, Trigger, updates
 from onboarding_fsm.errors import UpdateNotAllowed
+from onboarding_fsm.snapshot import AccountSnapshot
 from tests.conftest import World
 
 CUSTOM = {
@@ -58,7 +63,11 @@ def test_identity_fields_lock_after_the_first_link_where_stripe_collects(world: 
     world.engine.issue_link(acct)
     history = world.engine.history(acct)
     calls = world.sim.calls["update_account"]
-    for params in ({"individual": {"first_name": "Jenny"}}, {"business_type": "company"}):
+    for params in (
+        {"individual": {"first_name": "Jenny"}},
+        {"business_type": "company"},
+        {"external_account": "btok_us_verified"},
+    ):
         with pytest.raises(IdentityLocked) as refused:
             world.engine.update_account(acct, params)
         assert refused.value.fields == tuple(params)
@@ -70,6 +79,67 @@ def test_identity_fields_lock_after_the_first_link_where_stripe_collects(world: 
     assert after.state is State.LINK_ISSUED
     assert "business_profile.url" not in after.snapshot.requirements.currently_due
     assert triggers(world, acct)[-1] == "update"
+
+
+def test_the_bank_account_locks_too_and_terms_are_never_the_platforms_where_stripe_collects(world: World) -> None:
+    """Stripe's update parameters: ``external_account`` locks after the first
+    link like identity; ``tos_acceptance`` is only for platforms that collect."""
+    fresh = world.create("express-3", type="express")
+    calls = world.sim.calls["update_account"]
+    with pytest.raises(UpdateNotAllowed, match="tos_acceptance"):
+        world.engine.update_account(fresh, {"tos_acceptance": {"date": 1700000000, "ip": "203.0.113.7"}})
+    world.engine.update_account(fresh, {"external_account": "btok_us_verified"})  # before the link: fine
+    world.engine.issue_link(fresh)
+    with pytest.raises(IdentityLocked) as refused:
+        world.engine.update_account(fresh, {"external_account": "btok_us_verified"})
+    assert refused.value.fields == ("external_account",)
+    assert world.sim.calls["update_account"] == calls + 1
+
+
+def test_details_submitted_means_a_link_existed_even_if_the_engine_never_issued_one(world: World) -> None:
+    """An adopted account, or a link whose commit failed: the holder submitted
+    through Stripe's form, so Stripe has locked the account already."""
+    acct = world.create("express-4", type="express")
+    account = world.engine.get_account(acct)
+    submitted = replace(account, snapshot=replace(account.snapshot, details_submitted=True))
+    update = updates.checked({"individual": {"first_name": "Jenny"}})
+    assert updates.allowed(account, update) is update
+    with pytest.raises(IdentityLocked):
+        updates.allowed(submitted, update)
+
+
+def test_disabled_accounts_take_no_update_and_stripe_is_not_asked(world: World) -> None:
+    acct = world.create("under-review", type="express")
+    world.onboard(acct)
+    world.sim.review(acct)
+    assert world.state(acct) == "disabled"
+    history, calls = world.engine.history(acct), world.sim.calls["update_account"]
+    with pytest.raises(UpdateNotAllowed, match="disabled"):
+        world.engine.update_account(acct, {"business_profile": {"name": "Shop"}})
+    assert (world.engine.history(acct), world.sim.calls["update_account"]) == (history, calls)
+
+
+def test_an_account_that_moved_while_stripe_was_asked_is_fetched_anew(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder finishes Stripe's form (and its webhook is applied) while
+    our update is in flight: Stripe's answer to the update is older than
+    what is stored, so it must not overwrite it."""
+    acct = world.create("racing", type="express")
+    session = world.sim.visit(world.engine.issue_link(acct).url).fill()
+    update = world.sim.update_account
+
+    def racing(account_id: str, params: Mapping[str, Any], **kwargs: Any) -> AccountSnapshot:
+        answer = update(account_id, params, **kwargs)  # "still owing"
+        session.finish()  # ...and meanwhile the holder finished: account.updated applied, verified
+        return answer
+
+    monkeypatch.setattr(world.sim, "update_account", racing)
+    after = world.engine.update_account(acct, {"business_profile": {"name": "Shop"}})
+    assert after.state is State.VERIFIED
+    assert world.engine.get_account(acct).snapshot.details_submitted
+    record = [t for t in world.engine.history(acct) if t.trigger is Trigger.UPDATE][-1]
+    assert record.to_state is State.VERIFIED  # recorded against the newer view, not moved back
 
 
 def test_platform_collected_accounts_keep_identity_updatable(world: World) -> None:

@@ -29,11 +29,11 @@ EXPECTED: dict[Trigger, dict[State, set[State]]] = {
     Trigger.DEAUTHORIZE: {s: {S.DISABLED} for s in State},
     # issue 9: a detached account Stripe shows the platform again goes where its snapshot classifies
     Trigger.RESTORE: {S.DISABLED: CLASSIFIED},
-    # issue 11: the platform's update, applied as Stripe answers it; a disabled account takes none
+    # issue 11: the platform's update, applied as Stripe answers it (a sync's edges)
     Trigger.UPDATE: {
         S.CREATED: {S.CREATED, *DECISIVE},
         S.LINK_ISSUED: {S.LINK_ISSUED, *DECISIVE},
-        **dict.fromkeys((S.RETURNED_INCOMPLETE, S.VERIFIED, S.PAST_DUE), CLASSIFIED),
+        **dict.fromkeys(CLASSIFIED, CLASSIFIED),
     },
 }  # fmt: skip
 
