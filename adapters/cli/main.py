@@ -135,7 +135,8 @@ def cmd_start_url(args: argparse.Namespace) -> int:
         token_max_age=settings.start_token_max_age_seconds,
         link_marker=link_marker_of(engine),  # single-use: the serving app checks the same marker
     )
-    print(f"{settings.start_url(args.account)}?token={auth.token_for(args.account, args.holder)}")
+    url = settings.profile_url(args.account) if args.profile else settings.start_url(args.account)
+    print(f"{url}?token={auth.token_for(args.account, args.holder)}")
     return 0
 
 
@@ -260,6 +261,7 @@ def parser() -> argparse.ArgumentParser:
     start_url = sub.add_parser("start-url", help="a signed start URL for an account (embedded token scheme)")
     start_url.add_argument("account")
     start_url.add_argument("--holder", required=True, help="who is signed in (recorded as holder:NAME); an opaque id")
+    start_url.add_argument("--profile", action="store_true", help="the 'edit my profile' URL instead (same token)")
     start_url.set_defaults(func=cmd_start_url)
 
     worker = sub.add_parser("worker", help="run the timer sweep and reconciliation (APScheduler, this process)")

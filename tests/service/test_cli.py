@@ -193,3 +193,27 @@ def test_status_calls_for_attention_when_no_worker_has_swept(
     assert run(capsys, "check-deadlines", "--operator", "ops")[0] == 0
     code, out = run(capsys, "status")
     assert code == 0 and "ATTENTION" not in out, out
+
+
+def test_start_url_and_profile_url_carry_one_single_use_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.requests import Request
+
+    from adapters.http.auth import SignedTokenAuth, link_marker_of
+
+    db = f"sqlite:///{tmp_path / 'urls.sqlite3'}"
+    secret = "s" * 40
+    monkeypatch.setenv("ONBOARDING_FSM_DATABASE_URL", db)
+    monkeypatch.setenv("ONBOARDING_FSM_SESSION_SECRET", secret)
+    engine = build_engine(Settings(database_url=db))
+    acct = engine.create_account("cli-urls", "US", ["transfers"]).stripe_account_id
+    code, start = stdout(capsys, "start-url", acct, "--holder", "alice")
+    settings = Settings(database_url=db)
+    assert code == 0 and start.startswith(f"{settings.start_url(acct)}?token=")
+    code, profile = stdout(capsys, "start-url", acct, "--holder", "alice", "--profile")
+    assert code == 0 and profile.startswith(f"{settings.profile_url(acct)}?token=")
+    auth = SignedTokenAuth(secret, max_age=60, token_max_age=600, link_marker=link_marker_of(engine))
+    query = profile.strip().split("?", 1)[1].encode()
+    request = Request({"type": "http", "method": "GET", "path": "/", "query_string": query, "headers": []})
+    assert auth.authenticate(request, acct) == "holder:alice"  # what the serving app will accept

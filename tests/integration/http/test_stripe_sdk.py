@@ -88,8 +88,8 @@ def test_switching_to_stripe_is_settings_only(stack: Stack, db_url: str) -> None
 
 def test_updates_and_new_capabilities_through_the_sdk(stack: Stack) -> None:
     """Issue 11 over Stripe's wire: the SDK adapter sends the update, the
-    engine records it with the Request-Id; Stripe's own lock refusal (for
-    an account whose link the engine never saw) lands in the error tree."""
+    engine records it with the Request-Id; Stripe's own lock refusal (the
+    gateway called directly, past the engine's check) lands in the error tree."""
     engine = stack.engine
     acct = engine.create_account("sdk-update", "US", ["transfers"]).stripe_account_id
     updated = engine.update_account(acct, {"business_profile": {"mcc": "5734"}}, actor="ops")
