@@ -3,7 +3,8 @@
 Seeds N accounts straight in SQL with the engine's own row parameters
 (``Statements``: snapshot, state, ``state_since``, the 0006 columns), one
 timer each: a fifth verified with eventually_due left, a tenth owing future
-requirements (one in ten of those with no deadline), three tenths in a
+requirements (one in ten of those with no deadline; and 5 % disabled with
+some, as detached accounts keep them, which no kind lists), three tenths in a
 waiting state entered up to a month ago (about three quarters of them
 stuck), 1 % with an overdue timer. Then times, medians of 3:
 
@@ -63,8 +64,10 @@ def _account(n: int) -> tuple[Account, Timer]:
     elif 50 <= r < 80:
         state, since = WAITING[n % len(WAITING)], NOW - (n % 30) * DAY - timedelta(hours=n % 24)
         requirements = Requirements(currently_due=("individual.dob.day",))
-    elif r >= 80:
+    elif r >= 80:  # the last of them detached with future requirements announced: never listed
         state = State.DISABLED
+        if r >= 95:
+            future = Requirements(currently_due=("individual.verification.document",), current_deadline=NOW - DAY)
     snapshot = AccountSnapshot(
         id=account_id, country="US", details_submitted=r < 50, charges_enabled=r < 50, payouts_enabled=r < 50,
         requirements=requirements, future_requirements=future, platform_ref=f"att-{n}", created=NOW - 60 * DAY,
@@ -114,7 +117,8 @@ def naive(store: SqlStore, config: EngineConfig) -> Counter[AttentionKind]:
             left = set(snap.requirements.eventually_due) - set(snap.requirements.currently_due)
             future = snap.future_requirements
             found[AttentionKind.EVENTUALLY_DUE] += bool(acct.state is State.VERIFIED and left)
-            found[AttentionKind.FUTURE_REQUIREMENTS] += bool(future and (future.currently_due or future.eventually_due))
+            owed = bool(future and (future.currently_due or future.eventually_due))
+            found[AttentionKind.FUTURE_REQUIREMENTS] += owed and acct.state is not State.DISABLED
             since = acct.state_since
             found[AttentionKind.STUCK] += bool(acct.state in WAITING and since is not None and since < stuck_before)
         after = page[-1].stripe_account_id

@@ -28,7 +28,15 @@ from .model import SimAccount, flatten
 from .platforms import Platform, inaccessible
 from .state import SimLink, SimState
 
-_IDENTITY_PREFIXES = ("individual.", "company.", "representative.")
+#: update parameters Stripe stops the platform from changing once an Account
+#: Link (or Session) exists, where Stripe collects requirements ("Once you create
+#: an Account Link or Account Session, this property can only be updated for
+#: accounts where controller.requirement_collection is application": OpenAPI,
+#: ``POST /v1/accounts/{account}``); ``documents`` carries no such rule
+LOCKED_AFTER_LINK = frozenset({"business_type", "company", "external_account", "individual"})
+#: what "can only be updated for accounts where controller.requirement_collection
+#: is application" — at any time, link or not
+PLATFORM_COLLECTED_ONLY = frozenset({"tos_acceptance"})
 
 
 class StripeApi:
@@ -95,11 +103,12 @@ class StripeApi:
         country = checks.country(params)
         legacy, controller = checks.controller(params)
         capabilities = checks.capabilities(params)
+        checks.capabilities_required(controller, capabilities)
         business_type = checks.business_type(params.get("business_type"), country)
         values = flatten({k: v for k, v in params.items() if k in checks.PREFILL})
         checks.integers(values)
         checks.external_account(values)
-        # neither a country nor capabilities: the holder may choose the country in the form
+        # neither a country nor capabilities (so a dashboard account): the holder may choose the country
         country_open = not params.get("country") and not capabilities
         if not capabilities and controller["stripe_dashboard"]["type"] in ("express", "full"):
             capabilities = list(catalog.DEFAULT_CAPABILITIES)  # Stripe requests them for dashboard accounts
@@ -130,8 +139,9 @@ class StripeApi:
     def update_account(
         self, account_id: str, params: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """``POST /v1/accounts/{id}``: identity fields lock once a link was
-        created for an account where Stripe collects requirements."""
+        """``POST /v1/accounts/{id}``: where Stripe collects requirements, the
+        business type, company, individual and bank account lock once a link
+        was created, and the terms-of-service acceptance is never the platform's."""
         with self._state.lock:
             self._state.calls["update_account"] += 1
         rendered = self._posted(
@@ -152,15 +162,7 @@ class StripeApi:
         checks.external_account(values)
         if "business_type" in values:
             checks.business_type(values["business_type"], acct.country)
-        if acct.linked and acct.requirement_collection == "stripe":
-            locked = sorted(f for f in values if f.startswith(_IDENTITY_PREFIXES) or f == "business_type")
-            if locked:
-                raise invalid(
-                    "This account's identity information can no longer be changed by the platform "
-                    "(an Account Link was created); the holder must update it.",
-                    locked[0],
-                    "account_locked",
-                )
+        _refuse_locked(acct, params)
         requested = checks.capabilities(params)
         if requested:
             acct.country_open = False  # requesting capabilities fixes the country
@@ -315,3 +317,25 @@ class StripeApi:
         """``DELETE /v1/webhook_endpoints/{id}``."""
         with self._state.lock:
             return endpoints.delete(self._state.endpoints, self.platform, endpoint_id)
+
+
+def _refuse_locked(acct: SimAccount, params: Mapping[str, Any]) -> None:
+    """Stripe's refusal of what the platform may not change on ``acct`` now."""
+    if acct.requirement_collection != "stripe":
+        return  # the platform collects requirements: it may update anything
+    never = sorted(PLATFORM_COLLECTED_ONLY & set(params))
+    if never:
+        raise invalid(
+            f"This account's {never[0]} can only be updated by platforms that collect requirements "
+            "(controller.requirement_collection=application); here the holder provides it to Stripe.",
+            never[0],
+            "account_locked",
+        )
+    locked = sorted(LOCKED_AFTER_LINK & set(params)) if acct.linked else []
+    if locked:
+        raise invalid(
+            f"This account's {locked[0]} can no longer be changed by the platform (an Account Link was "
+            "created and Stripe collects its requirements); the holder must update it.",
+            locked[0],
+            "account_locked",
+        )

@@ -140,6 +140,14 @@ def capabilities(params: Mapping[str, Any]) -> list[str]:
     return requested
 
 
+def capabilities_required(controller: Mapping[str, Any], requested: Sequence[str]) -> None:
+    """``capabilities`` is "Required when controller.stripe_dashboard.type is
+    none, which includes Custom accounts" (OpenAPI, ``POST /v1/accounts``):
+    Stripe requests capabilities itself only for accounts with a dashboard."""
+    if not requested and controller["stripe_dashboard"]["type"] == "none":
+        raise invalid("Missing required param: capabilities.", "capabilities", "parameter_missing")
+
+
 def business_type(value: Any, country: str) -> str | None:
     if value is None:
         return None

@@ -7,9 +7,11 @@ finishes (every asked field must be filled) or saves for later. Either way
 the holder lands on the link's ``return_url`` — which, as in real life, says
 nothing about whether onboarding is complete.
 
-An account created with neither a country nor capabilities asks for
-``country`` first: the choice applies to the account at once (the rest of
-the form is then the chosen country's) and cannot be changed again. The
+An account created with neither a country nor capabilities (one with a
+Stripe-hosted dashboard: Stripe requires capabilities for the others) asks
+for ``country`` first: the choice applies to the account at once (the rest
+of the form is then the chosen country's) and cannot be changed again. A
+submit is checked whole before anything applies, the country included. The
 bank account (``external_account``) may be a token, a test account number,
 or Stripe's nested bank account hash; a number Stripe would refuse is a
 ``FormError`` at once.
@@ -67,38 +69,41 @@ class HostedSession:
 
     def submit(self, data: Mapping[str, Any] | None = None, **fields: Any) -> HostedSession:
         """Enter values, nested like Stripe's parameters or as dotted names;
-        a ``country`` first, as the form asks it first."""
+        a ``country`` first, as the form asks it first. Everything is checked
+        before anything applies: a refused submit changes nothing."""
         self._open()
         values = flatten(data or {})
         values.update({k: str(v) for k, v in fields.items()})
-        if "country" in values:
-            self._choose_country(values.pop("country"))
-        allowed = self._allowed()
+        country = values.pop("country", None)
+        if country is not None:
+            if "country" not in self.asked:
+                raise FormError("the form does not ask for ['country']: the account's country is fixed")
+            self._state.check_country(self.account_id, country)
+        allowed = self._allowed(country)
         unknown = sorted(f for f in values if _asked_as(f) not in allowed)
         if unknown:
             raise FormError(f"the form does not ask for {unknown}")
-        if any(banks.is_bank_field(f) for f in values):
+        new_bank = any(banks.is_bank_field(f) for f in values)
+        if new_bank:
             try:
                 banks.parse(values)
             except banks.BankRefused as exc:
                 raise FormError(str(exc)) from None
+        # all checked: apply. Stripe's form re-renders for a chosen country:
+        # what was entered for the old one and is no longer asked is dropped
+        if country is not None:
+            self._state.choose_country(self.account_id, country)
+            self._values = {k: v for k, v in self._values.items() if _asked_as(k) in allowed}
+        if new_bank:  # a new bank account replaces what was entered for the old one
             self._values = {k: v for k, v in self._values.items() if not banks.is_bank_field(k)}
         self._values.update(values)
         return self
 
-    def _allowed(self) -> set[str]:
-        asked = self.asked
+    def _allowed(self, country: str | None = None) -> set[str]:
+        """What the form takes now, or once ``country`` is chosen."""
+        asked = self._state.form_fields(self._link, country=country)
         allowed = set(asked) | {alt for f in asked for alt in catalog.ALTERNATIVES.get(f, ())}
         return allowed | set(self._state.provided_fields(self.account_id))
-
-    def _choose_country(self, country: str) -> None:
-        """Stripe's form re-renders for the chosen country: what was entered
-        for the old one and is no longer asked is dropped."""
-        if "country" not in self.asked:
-            raise FormError("the form does not ask for ['country']: the account's country is fixed")
-        self._state.choose_country(self.account_id, country)
-        allowed = self._allowed()
-        self._values = {k: v for k, v in self._values.items() if _asked_as(k) in allowed}
 
     def fill(self, overrides: Mapping[str, Any] | None = None) -> HostedSession:
         """Fill every remaining field with test data that passes at once; an

@@ -14,6 +14,7 @@ events about other platforms' accounts are recorded, not delivered.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import heapq
 import random
 import threading
@@ -245,10 +246,14 @@ class SimState:
 
     # --- the hosted form's view -------------------------------------------------
 
-    def form_fields(self, link: SimLink) -> tuple[str, ...]:
-        """What the form for ``link`` asks for now (its collection options)."""
+    def form_fields(self, link: SimLink, *, country: str | None = None) -> tuple[str, ...]:
+        """What the form for ``link`` asks for now (its collection options);
+        with ``country``, what it would ask once the holder chose that country
+        (nothing changes: ``check_country`` first)."""
         with self.lock:
             acct = self.accounts[link.account_id]
+            if country is not None:
+                acct = dataclasses.replace(acct, country=country, country_open=False)
             rendered = render_account(acct, self.now())
             req, fut = rendered["requirements"], rendered["future_requirements"]
             key = link.params.fields.value
@@ -265,11 +270,8 @@ class SimState:
         with self.lock:
             return self.accounts[account_id].country
 
-    def choose_country(self, account_id: str, country: str) -> None:
-        """The holder picks the country of an account created without one
-        (Stripe's hosted form, when the platform specified neither a country
-        nor capabilities): it applies at once — the form re-renders for it —
-        and is final."""
+    def check_country(self, account_id: str, country: str) -> None:
+        """``FormError`` unless the holder may choose ``country`` now; changes nothing."""
         with self.lock:
             acct = self.accounts[account_id]
             if not acct.country_open:
@@ -278,6 +280,15 @@ class SimState:
                 raise FormError(f"country must be one of {catalog.SUPPORTED_COUNTRIES}, got {country!r}")
             if acct.business_type in catalog.US_ONLY_BUSINESS_TYPES and country != "US":
                 raise FormError(f"business_type {acct.business_type} is only available for accounts in the US")
+
+    def choose_country(self, account_id: str, country: str) -> None:
+        """The holder picks the country of an account created without one
+        (Stripe's hosted form, for an account with a Stripe-hosted dashboard
+        created with neither a country nor capabilities): it applies at once
+        — the form re-renders for it — and is final."""
+        with self.lock:
+            self.check_country(account_id, country)
+            acct = self.accounts[account_id]
             acct.country, acct.country_open = country, False
             self.publish(acct)
         self.after_change()

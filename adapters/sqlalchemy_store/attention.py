@@ -7,8 +7,8 @@ stops at the page's end, so a page costs the same at 10^5 accounts as at 10:
   is listed only when no earlier unfired timer of its account exists (a
   primary-key probe), so each account appears once, for its earliest;
 * ``stuck``: ``ix_ofsm_accounts_waiting`` (waiting states, by ``state_since``);
-* ``future_requirements``: ``ix_ofsm_accounts_future`` by deadline, then
-  the accounts owing future fields with no deadline, by id;
+* ``future_requirements``: ``ix_ofsm_accounts_future`` (owing future
+  fields, not disabled) by deadline, then those with no deadline, by id;
 * ``eventually_due``: ``ix_ofsm_accounts_eventually_due`` by id.
 
 Every row's ``key`` is ``(time, account id)``: the time it is sorted by

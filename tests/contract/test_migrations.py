@@ -3,9 +3,11 @@ upgraded without losing, changing or re-hashing a record (both backends)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,15 +15,16 @@ from alembic import command
 from alembic.config import Config
 
 from adapters.sqlalchemy_store import SqlStore
+from adapters.sqlalchemy_store.schemas import temporary_schema
 from adapters.sqlalchemy_store.store import MIGRATIONS
-from adapters.sqlalchemy_store.tables import accounts, timers, transitions
+from adapters.sqlalchemy_store.tables import WAITING_ROWS, accounts, metadata, timers, transitions
 from adapters.sqlalchemy_store.timeconv import read_dt
-from onboarding_fsm.attention import AttentionKind, AttentionQuery
+from onboarding_fsm.attention import WAITING, AttentionKind, AttentionQuery, marks
 from onboarding_fsm.audit import GENESIS, Cause, Transition, delta_to_dict, digest, seal, verify_chain
 from onboarding_fsm.snapshot import AccountSnapshot, Requirements, snapshot_to_dict
 from onboarding_fsm.states import Source, State, Trigger
 from onboarding_fsm.timers import ClaimedTimer, Timer, TimerBacklog, TimerKind
-from tests.conftest import START
+from tests.conftest import START, postgres_url
 
 DUE = START + timedelta(days=3)
 FUTURE = START + timedelta(days=60)
@@ -178,19 +181,27 @@ def marked(store: SqlStore) -> dict[str, tuple[int, int, datetime | None]]:
 
 def test_0006_marks_existing_accounts_from_their_stored_snapshots(store: SqlStore) -> None:
     """Every row is backfilled as a fresh write would mark it, whatever its
-    snapshot holds (an old API version's has no future_requirements); the
-    audit trail stays as it was; the attention queries see the rows at once."""
+    snapshot holds (an old API version's has no future_requirements) and
+    whatever its state (a disabled one is marked, not listed); a snapshot no
+    engine wrote marks nothing; the audit trail stays as it was; the
+    attention queries see the rows at once."""
     upgrade(store, "0005")
     records = populate(store, "0005")
     plain = AccountSnapshot(id="acct_plain", requirements=Requirements(eventually_due=("x",), currently_due=("x",)))
     legacy_shape = snapshot_to_dict(AccountSnapshot(id="acct_legacy", requirements=Requirements(eventually_due=("y",))))
     del legacy_shape["future_requirements"]
     undated = AccountSnapshot(id="acct_undated", future_requirements=Requirements(eventually_due=("z",)))
+    gone = AccountSnapshot(id="acct_gone", future_requirements=Requirements(currently_due=("z",), current_deadline=DUE))
+    unreadable = snapshot_to_dict(undated) | {"id": "acct_unreadable"}
+    unreadable["future_requirements"]["current_deadline"] = "soon"
     with store.engine.begin() as conn:
         for account_id, state, snapshot in (
             ("acct_plain", "verified", snapshot_to_dict(plain)),
             ("acct_legacy", "verified", legacy_shape),
             ("acct_undated", "verified", snapshot_to_dict(undated)),
+            ("acct_gone", "disabled", snapshot_to_dict(gone)),  # detached: marked, never listed
+            ("acct_unreadable", "verified", unreadable),  # no engine wrote it: marks nothing
+            ("acct_odd", "verified", {"requirements": {"eventually_due": "x"}}),
         ):
             conn.execute(
                 sa.insert(accounts).values(
@@ -206,7 +217,16 @@ def test_0006_marks_existing_accounts_from_their_stored_snapshots(store: SqlStor
         "acct_plain": (0, 0, None),
         "acct_legacy": (1, 0, None),
         "acct_undated": (0, 1, None),
+        "acct_gone": (0, 1, DUE),
+        "acct_unreadable": (0, 0, None),
+        "acct_odd": (0, 0, None),
     }
+    backfilled = marked(store)
+    for account_id in ("acct_old", "acct_plain", "acct_legacy", "acct_undated", "acct_gone"):
+        loaded = store.get(account_id)  # the rule 0006 froze is (still) the one a fresh write applies
+        assert loaded is not None
+        fresh = marks(loaded.snapshot)
+        assert backfilled[account_id] == (fresh.eventually_due_left, fresh.future_due, fresh.future_deadline)
     assert store.history("acct_old") == records
     later = START + timedelta(days=30)
     query = AttentionQuery(stuck_before=later, overdue_before=later)
@@ -216,3 +236,50 @@ def test_0006_marks_existing_accounts_from_their_stored_snapshots(store: SqlStor
     assert [f.account_id for f in store.needing_attention(AttentionKind.STUCK, query)] == ["acct_old"]
     overdue = store.needing_attention(AttentionKind.TIMER_OVERDUE, query)
     assert [(f.account_id, f.timer, f.at) for f in overdue] == [("acct_old", TimerKind.DEADLINE, DUE)]
+
+
+def index_definitions(engine: sa.Engine) -> dict[str, str]:
+    """Every ``ix_ofsm_*`` index as the database itself states it (its WHERE
+    included, which Alembic's ``compare_metadata`` does not compare), schema
+    names and spacing normalised."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index'").all()
+            prefix = ""
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            ).all()
+            prefix = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one()) + "."
+    return {
+        name: re.sub(r"\s+", " ", sql.replace(prefix, "") if prefix else sql).strip()
+        for name, sql in rows
+        if name.startswith("ix_ofsm_")
+    }
+
+
+def test_the_migrated_indexes_are_the_tables_modules_predicates_included(store: SqlStore, tmp_path: Path) -> None:
+    """A partial index whose WHERE differs between the migrations and
+    ``tables`` would pass ``compare_metadata`` and then fail every query that
+    names it (SQLite's INDEXED BY) or stop using it (PostgreSQL)."""
+    store.migrate()
+    migrated = index_definitions(store.engine)
+    if store.engine.dialect.name == "sqlite":
+        fresh = sa.create_engine(f"sqlite:///{tmp_path / 'create_all.sqlite3'}")
+        metadata.create_all(fresh)
+        created = index_definitions(fresh)
+        fresh.dispose()
+    else:
+        with temporary_schema(postgres_url(), "ofsm_fresh_") as url:
+            fresh = sa.create_engine(url)
+            metadata.create_all(fresh)
+            created = index_definitions(fresh)
+            fresh.dispose()
+    assert "ix_ofsm_accounts_future" in created and "WHERE" in created["ix_ofsm_accounts_future"]
+    assert migrated == created
+
+
+def test_the_frozen_waiting_predicate_names_the_cores_waiting_states() -> None:
+    """``tables`` and 0006 spell the waiting states out; a change to
+    ``attention.WAITING`` needs a revision that rebuilds the index."""
+    assert set(re.findall(r"'([a-z_]+)'", WAITING_ROWS.text)) == {s.value for s in WAITING}

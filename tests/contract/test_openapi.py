@@ -393,7 +393,8 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
             {"country": "GB", "business_type": "company", "company": {"name": "Ltd"}, "capabilities": CAPS},
         )["id"]
     )
-    ids.append(expect(mine, 200, "create_account", {"country": "DE", "type": "custom"})["id"])  # nothing requested yet
+    # no dashboard: Stripe requires capabilities (so an account never shows action_required.requested_capabilities)
+    expect(mine, 400, "create_account", {"country": "DE", "type": "custom"})
     open_country = expect(mine, 200, "create_account", {"type": "express"})["id"]  # no country: the holder chooses
     ids.append(open_country)
     ids.append(
@@ -420,13 +421,10 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
         expect(mine, 200, "retrieve_account", account_id)
     expect(mine, 403, "retrieve_account", "acct_doesnotexist")
     expect(other, 403, "retrieve_account", express)
-    expect(
-        mine,
-        200,
-        "update_account",
-        plain,
-        {"individual": {"first_name": "Jenny"}, "tos_acceptance": {"date": 1700000000, "ip": "203.0.113.7"}},
-    )
+    expect(mine, 200, "update_account", plain, {"individual": {"first_name": "Jenny"}})  # no link yet: pre-fill
+    tos = {"tos_acceptance": {"date": 1700000000, "ip": "203.0.113.7"}}
+    expect(mine, 400, "update_account", plain, tos)  # Stripe collects: never the platform's
+    expect(mine, 200, "update_account", custom, tos)
     expect(mine, 200, "update_account", express, {"business_profile": {"name": "Shop"}, "metadata": {"ref": "", "note": "vip"},
            "settings": {"payouts": {"schedule": {"interval": "monthly", "monthly_anchor": 15}}}, "email": "shop@example.com"}, key="upd")  # fmt: skip
     expect(
@@ -457,6 +455,7 @@ def exercise(mine: Side, other: Side, sim: Simulator, clock: FakeClock) -> None:
     expect(other, 403, "create_account_link", link)
     expect(mine, 403, "create_account_link", {**link, "account": "acct_doesnotexist"})
     expect(mine, 400, "update_account", express, {"individual": {"last_name": "Rosen"}})  # locked after the first link
+    expect(mine, 400, "update_account", express, {"external_account": "btok_us_verified"})
 
     first = expect(mine, 200, "list_accounts", {"limit": 3})
     assert first["has_more"]

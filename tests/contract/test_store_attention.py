@@ -56,16 +56,20 @@ def test_eventually_due_lists_verified_accounts_with_fields_not_currently_due(st
 def test_future_requirements_soonest_deadline_first_then_those_without_one(store: SqlStore) -> None:
     soon = Requirements(currently_due=("a", "b"), eventually_due=("b", "c"), current_deadline=DEADLINE)
     later = Requirements(eventually_due=("d",), current_deadline=DEADLINE + DAY)
+    undated = Requirements(eventually_due=("e",))
     insert(store, acct(1, State.VERIFIED, START, future_requirements=later))
-    insert(store, acct(2, State.DISABLED, START, future_requirements=soon))
-    insert(store, acct(3, State.VERIFIED, START, future_requirements=Requirements(eventually_due=("e",))))
+    insert(store, acct(2, State.RETURNED_INCOMPLETE, START, future_requirements=soon))  # any state but disabled
+    insert(store, acct(3, State.VERIFIED, START, future_requirements=undated))
     insert(store, acct(4, State.VERIFIED, START, future_requirements=Requirements(current_deadline=DEADLINE)))
     insert(store, acct(5, State.VERIFIED, START, future_requirements=None))  # an API version without the hash
+    # disabled (a detached account keeps its last snapshot): nobody can collect them, dated or not
+    insert(store, acct(6, State.DISABLED, START, future_requirements=soon))
+    insert(store, acct(7, State.DISABLED, START, future_requirements=undated))
     found = listed(store, AttentionKind.FUTURE_REQUIREMENTS)
-    assert [(f.account_id, f.count, f.at) for f in found] == [
-        ("acct_2", 3, DEADLINE),
-        ("acct_1", 1, DEADLINE + DAY),
-        ("acct_3", 1, None),
+    assert [(f.account_id, f.count, f.at, f.state) for f in found] == [
+        ("acct_2", 3, DEADLINE, State.RETURNED_INCOMPLETE),
+        ("acct_1", 1, DEADLINE + DAY, State.VERIFIED),
+        ("acct_3", 1, None, State.VERIFIED),
     ]
     # a page that ends among the dated ones continues into the undated ones, and on
     first = listed(store, AttentionKind.FUTURE_REQUIREMENTS, limit=1)
@@ -73,6 +77,9 @@ def test_future_requirements_soonest_deadline_first_then_those_without_one(store
     third = listed(store, AttentionKind.FUTURE_REQUIREMENTS, limit=2, after=second[-1].key)
     assert ids(first + second + third) == ["acct_2", "acct_1", "acct_3"]
     assert listed(store, AttentionKind.FUTURE_REQUIREMENTS, after=third[-1].key) == []
+    assert store.count_needing_attention([AttentionKind.FUTURE_REQUIREMENTS], QUERY) == {
+        AttentionKind.FUTURE_REQUIREMENTS: 3
+    }
 
 
 def test_stuck_is_a_waiting_state_entered_before_the_cutoff(store: SqlStore) -> None:
@@ -132,6 +139,8 @@ def test_counts_are_the_listings_lengths(store: SqlStore) -> None:
     ))  # fmt: skip
     future = Requirements(currently_due=("y",), current_deadline=DEADLINE)
     insert(store, acct(4, State.RETURNED_INCOMPLETE, START - 8 * DAY, future_requirements=future))
+    left = Requirements(eventually_due=("x",))  # disabled: of no kind (but an overdue timer would be)
+    insert(store, acct(5, State.DISABLED, START - 9 * DAY, requirements=left, future_requirements=future))
     kinds = list(AttentionKind)
     counts = store.count_needing_attention(kinds, QUERY)
     assert counts == {kind: len(listed(store, kind)) for kind in kinds}
@@ -178,3 +187,24 @@ def test_every_write_keeps_the_columns_the_queries_read(store: SqlStore) -> None
         tx.save(verified, expected_version=3, transition=None, timers=None)
     assert listed(store, AttentionKind.STUCK) == []
     assert ids(listed(store, AttentionKind.EVENTUALLY_DUE)) == ["acct_1"]
+
+
+def test_a_disabled_account_keeps_its_columns_and_is_listed_again_once_it_leaves(store: SqlStore) -> None:
+    """The columns follow the snapshot in every state; only the listing
+    leaves disabled accounts out (Stripe can re-enable one, e.g. a platform
+    pause lifted; a detached one stays disabled)."""
+    future = Requirements(currently_due=("company.tax_id",), current_deadline=DEADLINE)
+    first = acct(1, State.VERIFIED, START, future_requirements=future)
+    insert(store, first)
+    query = [AttentionKind.FUTURE_REQUIREMENTS]
+    disabled = replace(first, version=2, state=State.DISABLED, state_since=START + DAY)
+    with store.write() as tx:
+        tx.save(disabled, expected_version=1, transition=None, timers=None)
+    assert listed(store, AttentionKind.FUTURE_REQUIREMENTS) == []
+    assert store.count_needing_attention(query, QUERY) == {AttentionKind.FUTURE_REQUIREMENTS: 0}
+    with store.write() as tx:
+        tx.save(replace(disabled, version=3, state=State.VERIFIED), expected_version=2, transition=None, timers=None)
+    assert [(f.account_id, f.count, f.at) for f in listed(store, AttentionKind.FUTURE_REQUIREMENTS)] == [
+        ("acct_1", 1, DEADLINE)
+    ]
+    assert store.count_needing_attention(query, QUERY) == {AttentionKind.FUTURE_REQUIREMENTS: 1}

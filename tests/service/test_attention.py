@@ -93,6 +93,28 @@ def test_future_requirements_are_listed_with_their_deadline(world: World) -> Non
     assert world.engine.attention.accounts("future_requirements").items == ()
 
 
+def test_a_detached_account_is_no_longer_listed_for_future_requirements(world: World) -> None:
+    """Deauthorized, it keeps its last snapshot (future requirements and all)
+    but is disabled for good: nobody can collect them, so it is not listed,
+    not then and not after the deadline passed."""
+    acct = world.create("leaving", type="standard")
+    assert world.onboard(acct) == "verified"
+    deadline = world.clock.now() + timedelta(days=30)
+    world.sim.add_future_requirements(acct, ["individual.verification.document"], deadline)
+    assert [(i.account_id, i.count) for i in world.engine.attention.stream("future_requirements")] == [(acct, 1)]
+    world.sim.deauthorize(acct)
+    view = world.engine.get_account(acct)
+    assert (view.state, view.deauthorized) == (State.DISABLED, True)
+    assert view.snapshot.future_requirements is not None  # kept, as every detached account's snapshot is
+    assert view.snapshot.future_requirements.currently_due == ("individual.verification.document",)
+    assert listed(world, "future_requirements") == []
+    assert world.engine.attention.summary().counts[AttentionKind.FUTURE_REQUIREMENTS] == 0
+    world.clock.advance(timedelta(days=400))
+    world.engine.check_deadlines()  # a worker sweeps whatever timers it still had
+    assert listed(world) == []
+    assert sum(world.engine.attention.summary().counts.values()) == 0
+
+
 def test_an_account_left_in_a_waiting_state_becomes_stuck(world: World) -> None:
     acct = left_in_returned_incomplete(world, "saved-for-later")
     world.clock.advance(STUCK_AFTER - timedelta(minutes=1))

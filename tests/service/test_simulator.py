@@ -360,7 +360,7 @@ def test_controller_combinations_stripe_refuses(sim: Simulator, controller: dict
     with pytest.raises(StripeRequestFailed) as info:
         sim.create_account_json({"country": "US", "controller": controller})
     assert (info.value.http_status, info.value.param) == (400, param)
-    allowed = sim.create_account_json({"country": "US", "controller": {**controller, **CUSTOM}})
+    allowed = sim.create_account_json({"country": "US", "controller": {**controller, **CUSTOM}, "capabilities": CAPS})
     assert allowed["controller"]["losses"] == {"payments": "application"}
 
 

@@ -1,10 +1,12 @@
 """The holder chooses the account's country (Stripe's hosted-onboarding
-guide): an account created with neither a country nor capabilities gets the
-platform's country, and the hosted form asks for the country first; the
+guide): an account with a Stripe-hosted dashboard created with neither a
+country nor capabilities gets the platform's country, Stripe requests its
+capabilities itself, and the hosted form asks for the country first; the
 choice applies at once and is final. A country given, or capabilities
-requested, fix it from the start. Accounts with a Stripe-hosted dashboard
-get capabilities requested automatically; the others wait for the platform
-to request some. End to end through the engine, on SQLite and PostgreSQL."""
+requested, fix it from the start. Accounts without a dashboard (Custom)
+must request capabilities at creation — Stripe refuses them otherwise — so
+their country is always the platform's or the one given. End to end through
+the engine, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,36 +40,32 @@ def db_url(any_db_url: str) -> str:
     return any_db_url
 
 
-def test_a_custom_account_gets_the_holders_country_then_its_requirements(world: World) -> None:
-    acct = world.engine.create_account("custom-gb", None, controller=CUSTOM).stripe_account_id
+def test_a_standard_account_gets_the_holders_country_then_its_requirements(world: World) -> None:
+    acct = world.engine.create_account("standard-gb", None, type="standard").stripe_account_id
     created = world.engine.get_account(acct).snapshot
     assert created.country == "US"  # the platform's, until the holder chooses
-    assert created.capabilities == ()
-    assert created.requirements.disabled_reason == "action_required.requested_capabilities"
+    assert dict(created.capabilities) == {"card_payments": "inactive", "transfers": "inactive"}  # Stripe's own
 
     session = world.sim.visit(world.engine.issue_link(acct).url)
     assert session.asked[0] == "country" and "individual.ssn_last_4" in session.due  # asked first; US form so far
     session.submit({"country": "GB"})
     assert "country" not in session.asked and "individual.ssn_last_4" not in session.due  # GB's form now
     assert world.sim.account_json(acct)["country"] == "GB"  # applied at once
-    session.complete()
+    session.save_for_later()
 
     returned = world.engine.handle_return(acct)
-    assert returned.snapshot.country == "GB"
+    assert (returned.state, returned.snapshot.country) == (State.RETURNED_INCOMPLETE, "GB")
     assert world.engine.get_account(acct).snapshot.country == "GB"
-    assert returned.state is State.RETURNED_INCOMPLETE  # nothing requested: nothing to activate
-    assert "action_required.requested_capabilities" in returned.reason
-
-    owed = world.engine.request_capabilities(acct, BOTH)
-    assert owed.state is State.RETURNED_INCOMPLETE
-    assert {"external_account", "business_profile.mcc"} <= set(owed.snapshot.requirements.currently_due)
-    assert "individual.ssn_last_4" not in owed.snapshot.requirements.eventually_due  # GB's requirements
+    owed = set(returned.snapshot.requirements.currently_due)
+    assert {"external_account", "business_profile.mcc"} <= owed  # the auto-requested capabilities' needs
+    assert "individual.ssn_last_4" not in returned.snapshot.requirements.eventually_due  # GB's requirements
     session = world.sim.visit(world.engine.issue_link(acct).url)
-    assert "country" not in session.asked
+    assert "country" not in session.asked  # final
     session.complete()
     done = world.engine.handle_return(acct)
     assert done.state is State.VERIFIED
     assert (done.snapshot.country, done.snapshot.capability("transfers")) == ("GB", "active")
+    assert world.sim.account_json(acct)["default_currency"] == "gbp"
 
 
 def test_an_express_account_gets_capabilities_and_the_holders_country(world: World) -> None:
@@ -117,13 +115,26 @@ def test_an_unsupported_country_is_refused_and_changes_nothing(world: World) -> 
     assert world.sim.account_json(acct)["country"] == "US"
 
 
+def test_a_refused_submit_changes_nothing_not_even_the_country(world: World) -> None:
+    acct = world.engine.create_account("atomic", type="express").stripe_account_id
+    session = world.sim.visit(world.engine.issue_link(acct).url)
+    with pytest.raises(FormError, match="does not ask for"):
+        session.submit({"country": "GB", "favourite_colour": "blue"})
+    with pytest.raises(FormError, match="test bank account number"):
+        session.submit({"country": "GB", "external_account": "123456789012"})  # a "live" number in test mode
+    assert (session.country, session.asked[0]) == ("US", "country")  # still open
+    assert world.sim.account_json(acct)["country"] == "US"
+    session.complete({"country": "GB"})
+    assert world.engine.handle_return(acct).snapshot.country == "GB"
+
+
 @pytest.mark.parametrize("how", ["country", "capabilities"])
 def test_a_given_country_or_requested_capabilities_fix_the_country(world: World, how: str) -> None:
     if how == "country":
         acct = world.engine.create_account("fixed", "GB", BOTH).stripe_account_id
-    else:  # requested before the holder chose: Stripe fixes the country then
-        acct = world.engine.create_account("fixed", None, controller=CUSTOM).stripe_account_id
-        world.engine.request_capabilities(acct, BOTH)
+    else:  # the platform requests one before the holder chose: Stripe fixes the country then
+        acct = world.engine.create_account("fixed", None, type="express").stripe_account_id
+        world.engine.request_capabilities(acct, ["us_bank_account_ach_payments"])
     session = world.sim.visit(world.engine.issue_link(acct).url)
     assert "country" not in session.asked
     with pytest.raises(FormError, match="country"):
@@ -154,7 +165,7 @@ def test_capabilities_without_a_country_are_refused_before_stripe(world: World) 
 
 
 def test_the_platform_cannot_change_the_country(world: World) -> None:
-    acct = world.engine.create_account("mine", None, controller=CUSTOM).stripe_account_id
+    acct = world.engine.create_account("mine", None, type="express").stripe_account_id
     with pytest.raises(InvalidInput):
         world.engine.update_account(acct, {"country": "GB"})
     with pytest.raises(StripeRequestFailed) as refused:
@@ -163,13 +174,43 @@ def test_the_platform_cannot_change_the_country(world: World) -> None:
     assert world.sim.account_json(acct)["country"] == "US"
 
 
-def test_accounts_without_a_dashboard_wait_for_capabilities(world: World) -> None:
-    custom = world.sim.create_account_json({"type": "custom"})
-    assert custom["capabilities"] == {}
-    assert custom["requirements"]["disabled_reason"] == "action_required.requested_capabilities"
-    for kind in ({"type": "standard"}, {"type": "express"}, {}):
+@pytest.mark.parametrize("kind", [{"type": "custom"}, {"controller": CUSTOM}])
+def test_stripe_refuses_an_account_without_a_dashboard_and_without_capabilities(
+    world: World, kind: dict[str, object]
+) -> None:
+    """OpenAPI, ``POST /v1/accounts`` ``capabilities``: "Required when
+    controller.stripe_dashboard.type is none, which includes Custom accounts"."""
+    for params in ({**kind}, {"country": "DE", **kind}):
+        with pytest.raises(StripeRequestFailed) as refused:
+            world.sim.create_account_json(params, idempotency_key="no-caps")
+        assert (refused.value.http_status, refused.value.code, refused.value.param) == (
+            400, "parameter_missing", "capabilities"
+        )  # fmt: skip
+    assert world.sim.api.list_accounts()["data"] == []
+    made = world.sim.create_account_json({**kind, "capabilities": {"transfers": {"requested": True}}},
+                                         idempotency_key="no-caps")  # fmt: skip
+    assert list(made["capabilities"]) == ["transfers"]  # a refused parameter check stored no answer for the key
+
+
+def test_the_engine_refuses_an_account_without_a_dashboard_and_without_capabilities(world: World) -> None:
+    calls = world.sim.calls["create_account"]
+    for kind in ({"type": "custom"}, {"controller": CUSTOM}):
+        with pytest.raises(InvalidInput, match="capabilities"):
+            world.engine.create_account("no-caps", None, **kind)
+    assert world.sim.calls["create_account"] == calls  # refused before Stripe
+    assert world.engine.accounts() == []
+
+
+def test_accounts_with_a_dashboard_get_capabilities_from_stripe(world: World) -> None:
+    for kind in (
+        {"type": "standard"},
+        {"type": "express"},
+        {},
+        {"controller": {"stripe_dashboard": {"type": "express"}}},
+    ):
         raw = world.sim.create_account_json({"country": "US", **kind})
-        assert set(raw["capabilities"]) == {"card_payments", "transfers"}
+        assert raw["capabilities"] == {"card_payments": "inactive", "transfers": "inactive"}
+        assert raw["requirements"]["disabled_reason"] == "requirements.past_due"  # not onboarded yet
 
 
 # --- over HTTP: the SDK adapter and the hosted pages ---------------------------------------------

@@ -30,6 +30,11 @@ FAILURES = {
 }
 
 
+#: Custom-like: the platform collects requirements (and may replace the bank account)
+CUSTOM = {"requirement_collection": "application", "stripe_dashboard": {"type": "none"},
+          "fees": {"payer": "application"}, "losses": {"payments": "application"}}  # fmt: skip
+
+
 @pytest.fixture
 def db_url(any_db_url: str) -> str:
     """Every test here runs on SQLite and on PostgreSQL."""
@@ -103,9 +108,7 @@ def test_the_default_token_and_the_success_number_pay_out(world: World) -> None:
 
 
 def test_the_platform_replaces_the_bank_account_with_stripes_nested_shape(world: World) -> None:
-    controller = {"requirement_collection": "application", "stripe_dashboard": {"type": "none"},
-                  "fees": {"payer": "application"}, "losses": {"payments": "application"}}  # fmt: skip
-    acct = world.create("custom-po", controller=controller)
+    acct = world.create("custom-po", controller=CUSTOM)
     assert world.onboard(acct, {"external_account": "000333333335"}) == "verified"
     assert world.sim.payout(acct)["failure_code"] == "debit_not_authorized"
     assert world.engine.get_account(acct).state is State.RETURNED_INCOMPLETE
@@ -117,7 +120,7 @@ def test_the_platform_replaces_the_bank_account_with_stripes_nested_shape(world:
 
 
 def test_bank_numbers_stripe_would_refuse_change_nothing(world: World) -> None:
-    acct = world.create("seller-r")
+    acct = world.create("seller-r", controller=CUSTOM)  # the platform may replace its bank account
     session = world.sim.visit(world.engine.issue_link(acct).url)
     with pytest.raises(FormError, match="test bank account number"):
         session.submit({"external_account": "123456789012"})  # a "live" number in test mode
@@ -138,6 +141,46 @@ def test_bank_numbers_stripe_would_refuse_change_nothing(world: World) -> None:
     assert bank(world, acct) == before
     rendered = world.sim.account_json(acct)
     assert "000123456789" not in str(rendered)  # the number is never echoed
+
+
+def test_where_stripe_collects_the_platform_cannot_replace_the_bank_account_after_a_link(world: World) -> None:
+    """OpenAPI, ``POST /v1/accounts/{account}`` ``external_account``: "After you
+    create an Account Link or Account Session, this property can only be updated
+    for accounts where controller.requirement_collection is application"."""
+    acct = world.create("express-po", type="express")
+    world.sim.update_account(acct, {"external_account": "000123456789"})  # before any link: pre-fill
+    assert world.onboard(acct, {"external_account": "000111111116"}) == "verified"
+    assert world.sim.payout(acct)["failure_code"] == "no_account"
+    before = bank(world, acct)
+    with pytest.raises(StripeRequestFailed) as refused:
+        world.sim.update_account(acct, {"external_account": "btok_us_verified"})
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (
+        400, "account_locked", "external_account"
+    )  # fmt: skip
+    assert bank(world, acct) == before and before["status"] == "errored"
+    files = {"bank_account_ownership_verification": {"files": ["file_identity_document_success"]}}
+    world.sim.update_account(acct, {"documents": files})  # documents carry no such rule
+    session = world.sim.visit(world.engine.issue_link(acct).url)  # the holder replaces it
+    assert session.asked == ("external_account",)
+    session.complete({"external_account": "000123456789"})
+    assert world.engine.handle_return(acct).state is State.VERIFIED
+
+
+@pytest.mark.parametrize("kind", [{"type": "express"}, {"type": "standard"}])
+def test_where_stripe_collects_the_platform_never_accepts_the_terms(world: World, kind: dict[str, str]) -> None:
+    """OpenAPI, ``tos_acceptance``: "can only be updated for accounts where
+    controller.requirement_collection is application" — link or no link."""
+    acct = world.create("terms", **kind)
+    tos = {"date": 1700000000, "ip": "203.0.113.7"}
+    with pytest.raises(StripeRequestFailed) as refused:
+        world.sim.api.update_account(acct, {"tos_acceptance": tos})
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (
+        400, "account_locked", "tos_acceptance"
+    )  # fmt: skip
+    assert world.sim.account_json(acct)["tos_acceptance"]["date"] is None
+    world.sim.api.update_account(acct, {"individual": {"first_name": "Jenny"}})  # identity: open until a link
+    custom = world.create("terms-c", controller=CUSTOM)
+    assert world.sim.api.update_account(custom, {"tos_acceptance": tos})["tos_acceptance"]["date"] == tos["date"]
 
 
 def test_payouts_are_refused_as_stripe_refuses_them(world: World) -> None:
@@ -179,9 +222,10 @@ def test_payouts_over_http_with_the_stripe_account_header(served: tuple[Simulato
     sim, url = served
     client = stripe.StripeClient(TEST_KEY, base_addresses={"api": url}, max_network_retries=0)
     acct = client.v1.accounts.create(
-        {"country": "US", "type": "express", "external_account": {"object": "bank_account", "country": "US",
-         "currency": "usd", "routing_number": "110000000", "account_number": "000222222227"}}
-    ).id  # fmt: skip
+        {"country": "US", "type": "custom", "capabilities": {"transfers": {"requested": True}},
+         "external_account": {"object": "bank_account", "country": "US", "currency": "usd",
+                              "routing_number": "110000000", "account_number": "000222222227"}}
+    ).id  # fmt: skip  # Custom: the platform may replace the bank account after the link
     link = client.v1.account_links.create(
         {"account": acct, "type": "account_onboarding", "refresh_url": f"{url}/r", "return_url": f"{url}/b"}
     )

@@ -41,7 +41,9 @@ def one_event(clock: FakeClock) -> tuple[Simulator, Platform]:
     sim = Simulator(clock)
     platform = Platform(clock)
     sim.connect(platform)
-    account = sim.create_account_json({"country": "US", "controller": CONTROLLER})
+    account = sim.create_account_json(
+        {"country": "US", "controller": CONTROLLER, "capabilities": {"transfers": {"requested": True}}}
+    )
     sim.reject(account["id"])  # one account.updated event, its first attempt fails
     assert len(platform.tried) == 1 and not platform.received
     return sim, platform
