@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from adapters.http.serving import Served, bind, url_of
+from adapters.simulator import Simulator
 from adapters.simulator.sandbox import Sandbox
+from adapters.simulator.server import SimulatorServer
 from adapters.sqlalchemy_store.schemas import temporary_schema
 from onboarding_fsm import FakeClock, Settings
 from onboarding_fsm.bootstrap import build_sandbox
@@ -50,12 +53,32 @@ def make_settings(db_url: str, **overrides: object) -> Settings:
 #: what every service test drives: ``world.engine``, ``world.sim``, ``world.clock``, ``world.store``
 World = Sandbox
 
+#: a Custom-like account's controller: the platform collects requirements, no Stripe-hosted dashboard
+PLATFORM_COLLECTED = {
+    "requirement_collection": "application",
+    "stripe_dashboard": {"type": "none"},
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+}
+
 
 def make_world(
     db_url: str, clock: FakeClock, *, simulator: dict[str, Any] | None = None, **settings: object
 ) -> Sandbox:
     """A sandbox on ``db_url``; ``simulator`` are ``Simulator`` options, the rest settings."""
     return build_sandbox(make_settings(db_url, **settings), clock=clock, **(simulator or {}))
+
+
+@pytest.fixture
+def served(clock: FakeClock) -> Iterator[tuple[Simulator, str]]:
+    """The simulator on a real socket (Stripe's API and its hosted pages), and its URL."""
+    sock = bind()
+    sim = Simulator(clock, hosted_base_url=url_of(sock))
+    running = Served(SimulatorServer(sim).app, sock)
+    try:
+        yield sim, running.url
+    finally:
+        running.stop()
 
 
 @pytest.fixture

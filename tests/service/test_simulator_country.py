@@ -10,27 +10,18 @@ the engine, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import FormError, Simulator
-from adapters.simulator.server import TEST_KEY, SimulatorServer
+from adapters.simulator.server import TEST_KEY
 from adapters.stripe import StripeSdkGateway
-from onboarding_fsm import FakeClock, InvalidInput, State
+from onboarding_fsm import InvalidInput, State
 from onboarding_fsm.account import LinkParams, LinkRequest, NewAccount
 from onboarding_fsm.errors import StripeRequestFailed
-from tests.conftest import World
+from tests.conftest import PLATFORM_COLLECTED, World
 
 #: Custom-like: the platform collects requirements, no Stripe-hosted dashboard
-CUSTOM = {
-    "requirement_collection": "application",
-    "stripe_dashboard": {"type": "none"},
-    "fees": {"payer": "application"},
-    "losses": {"payments": "application"},
-}
 BOTH = ["card_payments", "transfers"]
 
 
@@ -174,7 +165,7 @@ def test_the_platform_cannot_change_the_country(world: World) -> None:
     assert world.sim.account_json(acct)["country"] == "US"
 
 
-@pytest.mark.parametrize("kind", [{"type": "custom"}, {"controller": CUSTOM}])
+@pytest.mark.parametrize("kind", [{"type": "custom"}, {"controller": PLATFORM_COLLECTED}])
 def test_stripe_refuses_an_account_without_a_dashboard_and_without_capabilities(
     world: World, kind: dict[str, object]
 ) -> None:
@@ -194,7 +185,7 @@ def test_stripe_refuses_an_account_without_a_dashboard_and_without_capabilities(
 
 def test_the_engine_refuses_an_account_without_a_dashboard_and_without_capabilities(world: World) -> None:
     calls = world.sim.calls["create_account"]
-    for kind in ({"type": "custom"}, {"controller": CUSTOM}):
+    for kind in ({"type": "custom"}, {"controller": PLATFORM_COLLECTED}):
         with pytest.raises(InvalidInput, match="capabilities"):
             world.engine.create_account("no-caps", None, **kind)
     assert world.sim.calls["create_account"] == calls  # refused before Stripe
@@ -214,17 +205,6 @@ def test_accounts_with_a_dashboard_get_capabilities_from_stripe(world: World) ->
 
 
 # --- over HTTP: the SDK adapter and the hosted pages ---------------------------------------------
-
-
-@pytest.fixture
-def served(clock: FakeClock) -> Iterator[tuple[Simulator, str]]:
-    sock = bind()
-    sim = Simulator(clock, hosted_base_url=url_of(sock))
-    running = Served(SimulatorServer(sim).app, sock)
-    try:
-        yield sim, running.url
-    finally:
-        running.stop()
 
 
 def test_over_http_the_holder_chooses_the_country_on_the_hosted_page(served: tuple[Simulator, str]) -> None:

@@ -8,18 +8,15 @@ end through the engine, on SQLite and PostgreSQL; and over HTTP with the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import stripe
 
-from adapters.http.serving import Served, bind, url_of
 from adapters.simulator import FormError, Simulator
-from adapters.simulator.server import OTHER_TEST_KEY, TEST_KEY, SimulatorServer
-from onboarding_fsm import FakeClock, Outcome, State
+from adapters.simulator.server import OTHER_TEST_KEY, TEST_KEY
+from onboarding_fsm import Outcome, State
 from onboarding_fsm.errors import StripeAccountInaccessible, StripeRequestFailed
 from onboarding_fsm.queries import InboxQuery
-from tests.conftest import World
+from tests.conftest import PLATFORM_COLLECTED, World
 
 FAILURES = {
     "000111111116": "no_account",
@@ -28,11 +25,6 @@ FAILURES = {
     "000333333335": "debit_not_authorized",
     "000444444440": "invalid_currency",
 }
-
-
-#: Custom-like: the platform collects requirements (and may replace the bank account)
-CUSTOM = {"requirement_collection": "application", "stripe_dashboard": {"type": "none"},
-          "fees": {"payer": "application"}, "losses": {"payments": "application"}}  # fmt: skip
 
 
 @pytest.fixture
@@ -108,7 +100,7 @@ def test_the_default_token_and_the_success_number_pay_out(world: World) -> None:
 
 
 def test_the_platform_replaces_the_bank_account_with_stripes_nested_shape(world: World) -> None:
-    acct = world.create("custom-po", controller=CUSTOM)
+    acct = world.create("custom-po", controller=PLATFORM_COLLECTED)
     assert world.onboard(acct, {"external_account": "000333333335"}) == "verified"
     assert world.sim.payout(acct)["failure_code"] == "debit_not_authorized"
     assert world.engine.get_account(acct).state is State.RETURNED_INCOMPLETE
@@ -120,7 +112,7 @@ def test_the_platform_replaces_the_bank_account_with_stripes_nested_shape(world:
 
 
 def test_bank_numbers_stripe_would_refuse_change_nothing(world: World) -> None:
-    acct = world.create("seller-r", controller=CUSTOM)  # the platform may replace its bank account
+    acct = world.create("seller-r", controller=PLATFORM_COLLECTED)  # the platform may replace its bank account
     session = world.sim.visit(world.engine.issue_link(acct).url)
     with pytest.raises(FormError, match="test bank account number"):
         session.submit({"external_account": "123456789012"})  # a "live" number in test mode
@@ -179,7 +171,7 @@ def test_where_stripe_collects_the_platform_never_accepts_the_terms(world: World
     )  # fmt: skip
     assert world.sim.account_json(acct)["tos_acceptance"]["date"] is None
     world.sim.api.update_account(acct, {"individual": {"first_name": "Jenny"}})  # identity: open until a link
-    custom = world.create("terms-c", controller=CUSTOM)
+    custom = world.create("terms-c", controller=PLATFORM_COLLECTED)
     assert world.sim.api.update_account(custom, {"tos_acceptance": tos})["tos_acceptance"]["date"] == tos["date"]
 
 
@@ -205,17 +197,6 @@ def test_payouts_are_refused_as_stripe_refuses_them(world: World) -> None:
 
 
 # --- over HTTP: the platform's key and the Stripe-Account header ------------------------------------
-
-
-@pytest.fixture
-def served(clock: FakeClock) -> Iterator[tuple[Simulator, str]]:
-    sock = bind()
-    sim = Simulator(clock, hosted_base_url=url_of(sock))
-    running = Served(SimulatorServer(sim).app, sock)
-    try:
-        yield sim, running.url
-    finally:
-        running.stop()
 
 
 def test_payouts_over_http_with_the_stripe_account_header(served: tuple[Simulator, str]) -> None:

@@ -14,14 +14,7 @@ import pytest
 from onboarding_fsm import IdentityLocked, InvalidInput, State, Trigger, updates
 from onboarding_fsm.errors import UpdateNotAllowed
 from onboarding_fsm.snapshot import AccountSnapshot
-from tests.conftest import World
-
-CUSTOM = {
-    "requirement_collection": "application",
-    "stripe_dashboard": {"type": "none"},
-    "fees": {"payer": "application"},
-    "losses": {"payments": "application"},
-}
+from tests.conftest import PLATFORM_COLLECTED, World
 
 
 @pytest.fixture
@@ -143,7 +136,7 @@ def test_an_account_that_moved_while_stripe_was_asked_is_fetched_anew(
 
 
 def test_platform_collected_accounts_keep_identity_updatable(world: World) -> None:
-    acct = world.create("custom-1", controller=CUSTOM)
+    acct = world.create("custom-1", controller=PLATFORM_COLLECTED)
     assert world.onboard(acct) == "verified"
     after = world.engine.update_account(acct, {"individual": {"phone": "0000000000"}})
     assert after.state is State.VERIFIED

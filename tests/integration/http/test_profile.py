@@ -11,16 +11,9 @@ import httpx
 import pytest
 
 from onboarding_fsm import State, Trigger
+from tests.conftest import PLATFORM_COLLECTED
 from tests.integration.http.conftest import Stack
 from tests.integration.http.holder import Holder
-
-#: a Custom-like account: the platform collects requirements, no Stripe-hosted dashboard
-PLATFORM_COLLECTED = {
-    "requirement_collection": "application",
-    "stripe_dashboard": {"type": "none"},
-    "fees": {"payer": "application"},
-    "losses": {"payments": "application"},
-}
 
 
 @pytest.fixture
