@@ -43,9 +43,19 @@ SNAPSHOT = AccountSnapshot(
 )
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend: these tests replay the revisions
+    themselves (``any_db_url`` starts SQLite at head, from a template)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture
-def store(any_db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.from_url(any_db_url)
+def store(fresh_db_url: str) -> Iterator[SqlStore]:
+    s = SqlStore.from_url(fresh_db_url)
     yield s
     s.close()
 
