@@ -78,6 +78,16 @@ class LinkNotAllowed(PermanentError):
     """An Account Link Stripe would refuse, or one we have no parameters for."""
 
 
+class ProfileNotEditable(LinkNotAllowed):
+    """No "edit my profile" link for this account; ``where`` says why, for a
+    page in the holder's words: ``disabled``, ``dashboard`` (Stripe-hosted
+    dashboard) or ``embedded`` (Stripe collects, no dashboard)."""
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 class UpdateNotAllowed(PermanentError):
     """An account update the engine refuses before Stripe is asked; nothing changed."""
 

@@ -16,7 +16,7 @@ from . import inputs
 from .account import Account, FutureRequirements, LinkFields, LinkParams, LinkRequest, LinkType
 from .audit import Cause
 from .config import EngineConfig
-from .errors import InsecureUrl, LinkNotAllowed, TriggerNotAllowed
+from .errors import InsecureUrl, LinkNotAllowed, ProfileNotEditable, TriggerNotAllowed
 from .machine import allowed
 from .moves import Change, move
 from .states import State, Trigger
@@ -53,19 +53,21 @@ def profile(account: Account, config: EngineConfig) -> LinkParams:
     """
     snapshot = account.snapshot
     if account.detached or account.state is State.DISABLED:
-        raise LinkNotAllowed(f"account {account.stripe_account_id} is disabled: there is no profile to edit")
+        message = f"account {account.stripe_account_id} is disabled: there is no profile to edit"
+        raise ProfileNotEditable(message, "disabled")
     if account.state in OWING:
         return params(config)
     if snapshot.platform_collects_requirements and not snapshot.has_stripe_dashboard and snapshot.details_submitted:
         return params(config, LinkType.ACCOUNT_UPDATE)
-    where = (
-        "in their Stripe Dashboard"
-        if snapshot.has_stripe_dashboard
-        else "through Stripe's embedded account management component (the account has no Stripe-hosted dashboard)"
-    )
-    raise LinkNotAllowed(
+    if snapshot.has_stripe_dashboard:
+        where, there = "dashboard", "in their Stripe Dashboard"
+    else:
+        where = "embedded"
+        there = "through Stripe's embedded account management component (the account has no Stripe-hosted dashboard)"
+    raise ProfileNotEditable(
         f"account {account.stripe_account_id}: Stripe collects its requirements, so Stripe allows no "
-        f"account_update link for it; its holder edits their details {where}"
+        f"account_update link for it; its holder edits their details {there}",
+        where,
     )
 
 

@@ -38,15 +38,15 @@ from onboarding_fsm.errors import (
     InvalidInput,
     LinkNotAllowed,
     OnboardingError,
+    ProfileNotEditable,
     RetryableError,
     SettingsError,
     TriggerNotAllowed,
     WebhookRejected,
 )
 from onboarding_fsm.limits import Limit
-from onboarding_fsm.links import OWING, UNCHECKED
+from onboarding_fsm.links import UNCHECKED
 from onboarding_fsm.settings import Settings
-from onboarding_fsm.states import State
 
 from .audit_auth import AuditorAuth, auditor_from_settings
 from .audit_page import audit_routes
@@ -59,6 +59,21 @@ from .pools import Pools
 #: what ``create_app`` returns: an ASGI app to serve or mount
 App = Starlette
 MAX_WEBHOOK_BYTES = 1 << 20
+#: why there is no profile link (``ProfileNotEditable.where``), in the holder's words
+NOT_EDITABLE = {
+    "disabled": (
+        "Your details cannot be edited here",
+        "This account cannot be used right now, so there are no details to edit.",
+    ),
+    "dashboard": (
+        "Edit your details in your Stripe Dashboard",
+        "Stripe keeps this account's details: sign in to your Stripe Dashboard to edit them.",
+    ),
+    "embedded": (
+        "Your details are managed by Stripe",
+        "Stripe keeps this account's details; the platform's account settings page lets you edit them.",
+    ),
+}
 #: a holder's request, once authenticated: (request, account id, holder) -> response
 Act = Callable[[Request, str, str], Response]
 #: an engine call that mints a holder's link: issue_link or issue_profile_link
@@ -181,34 +196,8 @@ def create_app(
     def profile_link(request: Request, account_id: str, holder: str) -> Response:
         try:
             return holder_link(request, account_id, holder, engine.issue_profile_link)
-        except LinkNotAllowed as exc:
-            return not_editable(account_id, exc)
-
-    def not_editable(account_id: str, exc: LinkNotAllowed) -> Response:
-        """Why there is no profile link, in the holder's words (``links.profile``
-        refused it): a disabled account, or details Stripe lets them edit only
-        in their Stripe Dashboard; anything else (a start token used twice at
-        once) is the usual refusal."""
-        account = engine.get_account(account_id)
-        if account.detached or account.state is State.DISABLED:
-            return page(
-                "Your details cannot be edited here",
-                "This account cannot be used right now, so there are no details to edit.",
-                409,
-            )
-        if account.state not in OWING and not account.snapshot.platform_collects_requirements:
-            if account.snapshot.has_stripe_dashboard:
-                return page(
-                    "Edit your details in your Stripe Dashboard",
-                    "Stripe keeps this account's details: sign in to your Stripe Dashboard to edit them.",
-                    409,
-                )
-            return page(
-                "Your details are managed by Stripe",
-                "Stripe keeps this account's details; the platform's account settings page lets you edit them.",
-                409,
-            )
-        return _failure(exc)
+        except ProfileNotEditable as exc:  # anything else (a start token used twice at once): the usual refusal
+            return page(*NOT_EDITABLE[exc.where], 409)
 
     def refreshed_link(request: Request, account_id: str, holder: str) -> Response:
         if (refused := too_many("refresh", account_id, holder)) is not None:
